@@ -1,0 +1,199 @@
+//! Turning a handler's return value into the client's acknowledgement.
+//!
+//! A Socket.IO client that emits with a callback (`socket.emit("chat", msg, cb)` or
+//! `await socket.emitWithAck("chat", msg)`) waits for one acknowledgement. switchboard sends it
+//! from the handler's return value through [`IntoAck`]:
+//!
+//! | handler returns | client receives |
+//! |---|---|
+//! | `()` | nothing: the handler acks by itself with an [`AckSender`] if it wants to |
+//! | `Ok(value)` | `value`, serialized |
+//! | `Err(error)` | `{ "error": { "message": "<error's Display>" } }` |
+//! | [`Ack(value)`](Ack) | `value`, serialized |
+//! | `Err(`[`AckError`]`)` | `{ "error": { "message": "...", "code": "..." } }` |
+//!
+//! The error shape is an object so that a JavaScript client can tell it from any success value
+//! with one check: `if (res?.error) throw new Error(res.error.message)`.
+//!
+//! switchboard uses the same shape for refusals it makes itself (a payload that does not
+//! deserialize, an event without a handler), each with a `code` from [`AckError`]'s
+//! constructors.
+//!
+//! [`AckSender`]: socketioxide::extract::AckSender
+use std::{borrow::Cow, fmt};
+
+use serde::Serialize;
+use socketioxide::{adapter::Adapter, extract::AckSender};
+
+/// A value a handler returns that becomes the acknowledgement the client waits for.
+///
+/// Implemented for `()`, [`Ack<T>`] and `Result<T, E>` where `T: Serialize` and
+/// `E: Display`. See the [module docs](self) for the exact wire shapes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be sent to the client as an acknowledgement",
+    label = "the handler's return value becomes the ack",
+    note = "return `()`, `Result<T, E>` with `T: Serialize` and `E: Display`, or `switchboard::Ack(value)`"
+)]
+pub trait IntoAck {
+    /// Sends the acknowledgement (if any) through `ack`.
+    ///
+    /// `event` is the event name the ack answers, used in logs only.
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str);
+}
+
+impl IntoAck for () {
+    fn send_ack<A: Adapter>(self, _: AckSender<A>, _: &str) {}
+}
+
+/// Wraps a value to send as the acknowledgement from a handler that cannot fail.
+///
+/// ```
+/// use switchboard::Ack;
+/// async fn ping() -> Ack<&'static str> {
+///     Ack("pong")
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack<T>(pub T);
+
+impl<T: Serialize> IntoAck for Ack<T> {
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str) {
+        send(ack, &self.0, event);
+    }
+}
+
+impl<T: Serialize, E: fmt::Display> IntoAck for Result<T, E> {
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str) {
+        match self {
+            Ok(value) => send(ack, &value, event),
+            Err(error) => {
+                let message = error.to_string();
+                tracing::debug!(event, %message, "handler returned an error, acking it");
+                let body = AckError::from_parts(None, message);
+                send(ack, &body.body(), event)
+            }
+        }
+    }
+}
+
+fn send<A: Adapter, T: Serialize + ?Sized>(ack: AckSender<A>, value: &T, event: &str) {
+    if let Err(error) = ack.send(value) {
+        tracing::warn!(event, %error, "could not send the acknowledgement");
+    }
+}
+
+/// An error acknowledgement with a machine-readable `code`, as the JS client receives it:
+/// `{ "error": { "message": "...", "code": "..." } }`.
+///
+/// Return it from a handler (`Result<T, AckError>`) to choose the code, or use any other error
+/// type that implements `Display` to send a message alone. switchboard uses the constructors
+/// below for the refusals it makes itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckError {
+    code: Option<Cow<'static, str>>,
+    message: String,
+}
+
+impl AckError {
+    /// An error with a code the client can match on and a message a person can read.
+    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::from_parts(Some(code.into()), message.into())
+    }
+
+    fn from_parts(code: Option<Cow<'static, str>>, message: String) -> Self {
+        Self { code, message }
+    }
+
+    /// Code `invalid_payload`: the event's data did not deserialize into the handler's type.
+    pub fn invalid_payload(event: &str, detail: impl fmt::Display) -> Self {
+        Self::new(
+            codes::INVALID_PAYLOAD,
+            format!("invalid payload for event `{event}`: {detail}"),
+        )
+    }
+
+    /// Code `unknown_event`: the namespace has no handler for this event.
+    pub fn unknown_event(namespace: &str, event: &str) -> Self {
+        Self::new(
+            codes::UNKNOWN_EVENT,
+            format!("namespace `{namespace}` has no handler for event `{event}`"),
+        )
+    }
+
+    /// The machine-readable code, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The JSON value the client receives.
+    pub fn body(&self) -> serde_json::Value {
+        let mut error = serde_json::Map::new();
+        error.insert("message".into(), self.message.clone().into());
+        if let Some(code) = &self.code {
+            error.insert("code".into(), code.to_string().into());
+        }
+        serde_json::json!({ "error": error })
+    }
+
+    /// Sends this error as the acknowledgement, if the client asked for one.
+    pub fn send<A: Adapter>(&self, ack: AckSender<A>, event: &str) {
+        send(ack, &self.body(), event);
+    }
+}
+
+/// `Err(AckError)` keeps its code; any other error is sent with its message alone.
+///
+/// `AckError` deliberately does not implement `Display`: that keeps this impl apart from the
+/// one for `Result<T, E: Display>`.
+impl<T: Serialize> IntoAck for Result<T, AckError> {
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str) {
+        match self {
+            Ok(value) => send(ack, &value, event),
+            Err(error) => error.send(ack, event),
+        }
+    }
+}
+
+/// The `code` values switchboard itself puts in error acknowledgements.
+pub mod codes {
+    /// The event's data did not deserialize into the handler's type.
+    pub const INVALID_PAYLOAD: &str = "invalid_payload";
+    /// The namespace has no handler for the event.
+    pub const UNKNOWN_EVENT: &str = "unknown_event";
+    /// An argument other than the payload could not be extracted (a missing extension or
+    /// state): a server-side mistake, logged as an error.
+    pub const EXTRACTION_FAILED: &str = "extraction_failed";
+    /// The handler panicked; the server logged it and kept running.
+    pub const INTERNAL_ERROR: &str = "internal_error";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_message_and_code() {
+        let body = AckError::new("nope", "not allowed").body();
+        assert_eq!(
+            body,
+            serde_json::json!({ "error": { "message": "not allowed", "code": "nope" } })
+        );
+        let body = AckError::from_parts(None, "plain".into()).body();
+        assert_eq!(body, serde_json::json!({ "error": { "message": "plain" } }));
+    }
+
+    #[test]
+    fn invalid_payload_names_the_event() {
+        let e = AckError::invalid_payload("chat", "missing field `room`");
+        assert_eq!(e.code(), Some(codes::INVALID_PAYLOAD));
+        assert_eq!(
+            e.message(),
+            "invalid payload for event `chat`: missing field `room`"
+        );
+    }
+}

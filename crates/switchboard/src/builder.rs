@@ -1,0 +1,199 @@
+//! The builder: socketioxide's configuration, the namespaces, and the layer they become.
+use std::{borrow::Cow, collections::HashSet, time::Duration};
+
+use socketioxide::{
+    SocketIo, SocketIoBuilder, SocketIoConfig, TransportType,
+    adapter::{Adapter, LocalAdapter},
+    service::SocketIoService,
+};
+use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
+
+use crate::{
+    BuildError, SwitchboardLayer,
+    error::check_path,
+    namespace::{Namespace, NamespaceDef, NamespaceHandler},
+    params::NsPattern,
+};
+
+/// Entry point: `Switchboard::builder()`.
+#[derive(Debug, Clone, Copy)]
+pub struct Switchboard;
+
+impl Switchboard {
+    /// A builder with the in-memory room adapter, for a single instance.
+    pub fn builder() -> SwitchboardBuilder<LocalAdapter> {
+        SwitchboardBuilder::from_socketio(SocketIo::builder())
+    }
+
+    /// A builder with another room adapter (`state` is that adapter's state, for example a
+    /// Redis driver), shared by every namespace.
+    pub fn builder_with_adapter<A: Adapter + DefinedAdapter>(
+        state: A::State,
+    ) -> SwitchboardBuilder<A> {
+        SwitchboardBuilder::from_socketio(SocketIo::builder().with_adapter::<A>(state))
+    }
+}
+
+/// Configures Socket.IO and collects the namespaces; `build_layer` turns it into a Tower layer.
+///
+/// Every socketioxide setting is reachable: the common ones have a method of the same name
+/// here, and [`socketio`](Self::socketio) hands over socketioxide's own builder for the rest.
+#[must_use = "a builder does nothing until `build_layer` or `build_svc` is called"]
+pub struct SwitchboardBuilder<A: Adapter = LocalAdapter> {
+    socketio: SocketIoBuilder<A>,
+    namespaces: Vec<NamespaceDef<A>>,
+}
+
+macro_rules! delegate {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.socketio = self.socketio.$name($arg);
+            self
+        }
+    )*};
+}
+
+impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
+    fn from_socketio(socketio: SocketIoBuilder<A>) -> Self {
+        Self {
+            socketio,
+            namespaces: Vec::new(),
+        }
+    }
+
+    /// Registers a namespace: a type with `#[namespace]` on its `impl` block, or a
+    /// [`NamespaceDef`].
+    pub fn namespace(mut self, namespace: impl Namespace<A>) -> Self {
+        self.namespaces.push(namespace.into_def());
+        self
+    }
+
+    /// Applies any socketioxide setting, for those without a method here.
+    ///
+    /// ```
+    /// # use switchboard::Switchboard;
+    /// use switchboard::socketioxide::ParserConfig;
+    /// let builder = Switchboard::builder().socketio(|io| {
+    ///     io.with_parser(ParserConfig::common().max_incoming_binaries(4))
+    /// });
+    /// ```
+    pub fn socketio(
+        mut self,
+        configure: impl FnOnce(SocketIoBuilder<A>) -> SocketIoBuilder<A>,
+    ) -> Self {
+        self.socketio = configure(self.socketio);
+        self
+    }
+
+    delegate! {
+        /// The path Socket.IO answers under (default `/socket.io`).
+        req_path(path: impl Into<Cow<'static, str>>);
+        /// How often the server pings each client (default 25 s).
+        ping_interval(interval: Duration);
+        /// How long the server waits for a pong before closing (default 20 s).
+        ping_timeout(timeout: Duration);
+        /// How long a client may take to upgrade from polling to websocket (default 10 s).
+        upgrade_timeout(timeout: Duration);
+        /// Packets buffered per connection before emits fail (default 128).
+        max_buffer_size(packets: usize);
+        /// Largest payload accepted from a client, in bytes (default 100 kB).
+        max_payload(bytes: u64);
+        /// Websocket read buffer per connection, in bytes (default 4 KiB).
+        ws_read_buffer_size(bytes: usize);
+        /// Largest websocket message accepted, in bytes.
+        ws_max_message_size(bytes: usize);
+        /// Largest websocket frame accepted, in bytes.
+        ws_max_frame_size(bytes: usize);
+        /// How long `emit_with_ack` waits for the client (default 5 s).
+        ack_timeout(timeout: Duration);
+        /// How long a client may take to connect to a namespace after the handshake (default 45 s).
+        connect_timeout(timeout: Duration);
+        /// Replaces the whole socketioxide configuration.
+        with_config(config: SocketIoConfig);
+    }
+
+    /// The transports clients may use (default: polling and websocket).
+    pub fn transports<const N: usize>(mut self, transports: [TransportType; N]) -> Self {
+        self.socketio = self.socketio.transports(transports);
+        self
+    }
+
+    /// Application state handlers read with the `State<T>` extractor.
+    pub fn with_state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
+        self.socketio = self.socketio.with_state(state);
+        self
+    }
+
+    /// Builds the Tower layer to put on an axum `Router`, and the [`SocketIo`] handle.
+    pub fn build_layer(self) -> Result<(SwitchboardLayer<A>, SocketIo<A>), BuildError> {
+        let namespaces = check(self.namespaces)?;
+        let (socketio, io) = self.socketio.build_layer();
+        register(&io, namespaces)?;
+        Ok((SwitchboardLayer { socketio }, io))
+    }
+
+    /// Builds a standalone service (answering 404 outside the Socket.IO path), for servers
+    /// that are not axum, and the [`SocketIo`] handle.
+    pub fn build_svc(
+        self,
+    ) -> Result<
+        (
+            SocketIoService<engineioxide::service::NotFoundService, A>,
+            SocketIo<A>,
+        ),
+        BuildError,
+    > {
+        let namespaces = check(self.namespaces)?;
+        let (svc, io) = self.socketio.build_svc();
+        register(&io, namespaces)?;
+        Ok((svc, io))
+    }
+}
+
+/// Refuses invalid paths, duplicate namespaces and duplicate events before anything is built.
+fn check<A: Adapter>(namespaces: Vec<NamespaceDef<A>>) -> Result<Vec<NamespaceDef<A>>, BuildError> {
+    let mut paths = HashSet::new();
+    for ns in &namespaces {
+        check_path(&ns.path).map_err(|reason| BuildError::InvalidPath {
+            path: ns.path.to_string(),
+            reason,
+        })?;
+        if !paths.insert(ns.path.as_ref()) {
+            return Err(BuildError::DuplicateNamespace(ns.path.to_string()));
+        }
+        let mut events = HashSet::new();
+        for (event, _) in &ns.events {
+            if !events.insert(event) {
+                return Err(BuildError::DuplicateEvent {
+                    namespace: ns.path.to_string(),
+                    event: event.to_string(),
+                });
+            }
+        }
+    }
+    Ok(namespaces)
+}
+
+fn register<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    namespaces: Vec<NamespaceDef<A>>,
+) -> Result<(), BuildError> {
+    for ns in namespaces {
+        let path = ns.path.clone();
+        if ns.is_dynamic() {
+            let pattern = NsPattern::new(&path).map_err(|source| BuildError::DynamicNamespace {
+                path: path.to_string(),
+                source,
+            })?;
+            io.dyn_ns(path.to_string(), NamespaceHandler::new(ns, Some(pattern)))
+                .map_err(|source| BuildError::DynamicNamespace {
+                    path: path.to_string(),
+                    source,
+                })?;
+        } else {
+            io.ns(path, NamespaceHandler::new(ns, None)).spawn();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,44 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod ack;
+mod builder;
+mod error;
+pub mod handler;
+mod layer;
+pub mod namespace;
+mod params;
+mod serve;
+
+pub use ack::{Ack, AckError, IntoAck};
+pub use builder::{Switchboard, SwitchboardBuilder};
+pub use error::BuildError;
+pub use layer::{SwitchboardLayer, SwitchboardService};
+pub use namespace::{Namespace, NamespaceDef};
+pub use params::NsParams;
+pub use serve::{DEFAULT_SHUTDOWN_GRACE, serve, serve_with_shutdown, shutdown_signal};
+
+/// Turns an `impl` block into a Socket.IO namespace. See the
+/// [namespaces guide](https://github.com/switchboard-rs/switchboard/blob/main/docs/namespaces.md).
+#[doc = include_str!("../docs/namespace-macro.md")]
+pub use switchboard_macros::namespace;
+
+/// socketioxide, re-exported so that its extractors and types match the version switchboard uses.
+pub use socketioxide;
+
+/// What a namespace module usually needs.
+pub mod prelude {
+    pub use crate::{Ack, AckError, NsParams, Switchboard, namespace};
+    pub use socketioxide::{
+        SocketIo,
+        adapter::{Adapter, LocalAdapter},
+        extract::{AckSender, Data, Event, Extension, HttpExtension, SocketRef, State, TryData},
+        socket::DisconnectReason,
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Items the macro-generated code names; not part of the public API.
+    pub use std::sync::Arc;
+}

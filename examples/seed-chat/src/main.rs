@@ -1,0 +1,125 @@
+//! The seed program on switchboard: two namespaces, `/sports` and `/movies`; each socket joins
+//! its namespace's room on connect and the room is greeted; `chat` re-broadcasts a message to a
+//! room of the same namespace, if the sender is a member of it.
+//!
+//! Run with `cargo run -p seed-chat` and open <http://127.0.0.1:3000>. `PORT` changes the port.
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::{Router, response::Html, routing::get};
+use serde::Deserialize;
+use switchboard::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+/// What a client sends with `chat`.
+#[derive(Debug, Deserialize)]
+struct Chat {
+    room: String,
+    message: String,
+}
+
+/// Why a chat was refused; the client reads it as `ack.error.message`.
+#[derive(Debug, thiserror::Error)]
+enum ChatError {
+    #[error("you are not in room `{0}`: a chat only goes to a room you have joined")]
+    NotAMember(String),
+    #[error("the message could not be delivered to room `{room}`: {reason}")]
+    NotDelivered { room: String, reason: String },
+}
+
+/// Joins `room` and greets everyone in it, the new socket included.
+async fn greet<A: Adapter>(socket: &SocketRef<A>, room: &'static str, greeting: &str) {
+    socket.join(room);
+    tracing::info!(ns = socket.ns(), sid = %socket.id, room, "a user connected");
+    if let Err(error) = socket.within(room).emit("message", greeting).await {
+        tracing::warn!(ns = socket.ns(), room, %error, "greeting not delivered");
+    }
+}
+
+/// Sends `chat.message` to every member of `chat.room`, sender included.
+async fn relay<A: Adapter>(socket: &SocketRef<A>, chat: Chat) -> Result<(), ChatError> {
+    if !socket.rooms().iter().any(|r| *r == chat.room) {
+        return Err(ChatError::NotAMember(chat.room));
+    }
+    socket
+        .within(chat.room.clone())
+        .emit("message", &chat.message)
+        .await
+        .map_err(|e| ChatError::NotDelivered {
+            room: chat.room,
+            reason: e.to_string(),
+        })
+}
+
+/// The `/sports` namespace: room `soccer`.
+struct Sports;
+
+#[switchboard::namespace("/sports")]
+impl Sports {
+    #[on_connect]
+    async fn welcome<A: Adapter>(&self, socket: SocketRef<A>) {
+        greet(&socket, "soccer", "Hello soccer fans!").await;
+    }
+
+    #[on("chat")]
+    async fn chat<A: Adapter>(
+        &self,
+        socket: SocketRef<A>,
+        Data(chat): Data<Chat>,
+    ) -> Result<(), ChatError> {
+        relay(&socket, chat).await
+    }
+}
+
+/// The `/movies` namespace: room `comedy`.
+struct Movies;
+
+#[switchboard::namespace("/movies")]
+impl Movies {
+    #[on_connect]
+    async fn welcome<A: Adapter>(&self, socket: SocketRef<A>) {
+        greet(&socket, "comedy", "Hello comedy fans!").await;
+    }
+
+    #[on("chat")]
+    async fn chat<A: Adapter>(
+        &self,
+        socket: SocketRef<A>,
+        Data(chat): Data<Chat>,
+    ) -> Result<(), ChatError> {
+        relay(&socket, chat).await
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p
+            .parse()
+            .map_err(|e| format!("PORT={p:?} is not a port number: {e}"))?,
+        Err(_) => 3000,
+    };
+
+    let (layer, io) = Switchboard::builder()
+        .namespace(Sports)
+        .namespace(Movies)
+        .build_layer()?;
+    let app = Router::new()
+        .route("/", get(|| async { Html(include_str!("page.html")) }))
+        .layer(layer);
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    println!("listening on http://{addr}");
+    switchboard::serve(listener, app, io).await?;
+    Ok(())
+}
