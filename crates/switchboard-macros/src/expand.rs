@@ -100,6 +100,7 @@ fn generate(
     };
 
     let mut calls = Vec::new();
+    let mut asserts = Vec::new();
     let mut seen_events: Vec<LitStr> = Vec::new();
     let mut seen_single: Vec<(&'static str, Span)> = Vec::new();
     for (role, span, method) in handlers {
@@ -146,6 +147,7 @@ fn generate(
             }
         }
         let closure = handler_closure(method, type_param.as_ref(), &adapter);
+        asserts.extend(type_asserts(method, role, type_param.as_ref(), &adapter));
         let builder_ident = format_ident!("{}", builder_fn);
         if events.is_empty() {
             calls.push(quote_spanned!(method.sig.ident.span()=> .#builder_ident(#closure)));
@@ -178,6 +180,7 @@ fn generate(
             #preds
         {
             fn into_def(self) -> ::switchboard::NamespaceDef<#adapter> {
+                #(#asserts)*
                 let __this = ::switchboard::__private::Arc::new(self);
                 ::switchboard::NamespaceDef::<#adapter>::new(#path)
                     #(#calls)*
@@ -210,12 +213,42 @@ fn handler_closure(
         params.push(quote_spanned!(pat.ty.span()=> #ident: #ty));
         args.push(ident);
     }
-    quote! {
+    quote_spanned! {method.sig.ident.span()=>
         {
             let __this = ::switchboard::__private::Arc::clone(&__this);
             move |#(#params),*| async move { __this.#name(#(#args),*).await }
         }
     }
+}
+
+/// One no-op call per argument (and per return type of an event handler), spanned at the
+/// type, so a type that is not an extractor is reported where it is written.
+fn type_asserts(method: &ImplItemFn, role: &Role, type_param: Option<&syn::Ident>, adapter: &Type) -> Vec<TokenStream> {
+    let substitute = |ty: &Type| {
+        let mut ty = ty.clone();
+        if let Some(param) = type_param {
+            Substitute { from: param, to: adapter }.visit_type_mut(&mut ty);
+        }
+        ty
+    };
+    let mut out = Vec::new();
+    for arg in method.sig.inputs.iter().skip(1) {
+        let FnArg::Typed(pat) = arg else { continue };
+        let ty = substitute(&pat.ty);
+        out.push(match role {
+            Role::Event(_) | Role::Any => quote_spanned!(pat.ty.span()=>
+                ::switchboard::__private::assert_event_extractor::<#adapter, _, #ty>();),
+            Role::Connect => quote_spanned!(pat.ty.span()=>
+                ::switchboard::__private::assert_connect_extractor::<#adapter, #ty>();),
+            Role::Disconnect => quote_spanned!(pat.ty.span()=>
+                ::switchboard::__private::assert_disconnect_extractor::<#adapter, #ty>();),
+        });
+    }
+    if let (Role::Event(_) | Role::Any, syn::ReturnType::Type(_, ret)) = (role, &method.sig.output) {
+        let ty = substitute(ret);
+        out.push(quote_spanned!(ret.span()=> ::switchboard::__private::assert_into_ack::<#ty>();));
+    }
+    out
 }
 
 /// Whether a method without a type parameter names an adapter-bound extractor.

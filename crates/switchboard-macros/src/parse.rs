@@ -77,7 +77,7 @@ pub(crate) fn take_role(method: &mut ImplItemFn) -> syn::Result<Option<(Role, Sp
             method.attrs.push(attr);
             continue;
         };
-        let span = attr.span();
+        let span = attr.path().span();
         let parsed = match name.as_str() {
             "on" => attr
                 .parse_args::<LitStr>()

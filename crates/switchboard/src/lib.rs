@@ -40,5 +40,23 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     //! Items the macro-generated code names; not part of the public API.
+    //!
+    //! The `assert_*` functions do nothing at runtime. The macro calls them with each
+    //! handler argument and return type, spanned at that type, so that a type that does not
+    //! fit is reported where it is written instead of at the attribute.
     pub use std::sync::Arc;
+
+    use socketioxide::{
+        adapter::Adapter,
+        handler::{FromConnectParts, FromDisconnectParts, FromMessage},
+    };
+
+    /// Checks an event handler argument.
+    pub fn assert_event_extractor<A: Adapter, M, T: FromMessage<A, M>>() {}
+    /// Checks a connect hook argument.
+    pub fn assert_connect_extractor<A: Adapter, T: FromConnectParts<A>>() {}
+    /// Checks a disconnect handler argument.
+    pub fn assert_disconnect_extractor<A: Adapter, T: FromDisconnectParts<A>>() {}
+    /// Checks an event handler's return type.
+    pub fn assert_into_ack<T: crate::IntoAck>() {}
 }

@@ -1,0 +1,4 @@
+#[switchboard::namespace("/chat")]
+struct Chat;
+
+fn main() {}
