@@ -42,6 +42,9 @@ impl Switchboard {
 pub struct SwitchboardBuilder<A: Adapter = LocalAdapter> {
     socketio: SocketIoBuilder<A>,
     namespaces: Vec<NamespaceDef<A>>,
+    req_path: Cow<'static, str>,
+    #[cfg_attr(not(feature = "client-bundle"), allow(dead_code))]
+    serve_client: bool,
 }
 
 macro_rules! delegate {
@@ -59,6 +62,8 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
         Self {
             socketio,
             namespaces: Vec::new(),
+            req_path: Cow::Borrowed("/socket.io"),
+            serve_client: true,
         }
     }
 
@@ -86,9 +91,24 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
         self
     }
 
+    /// The path Socket.IO answers under (default `/socket.io`); the JavaScript client is
+    /// served under it too.
+    pub fn req_path(mut self, path: impl Into<Cow<'static, str>>) -> Self {
+        self.req_path = path.into();
+        self.socketio = self.socketio.req_path(self.req_path.clone());
+        self
+    }
+
+    /// Whether to serve the JavaScript client under the Socket.IO path
+    /// (`/socket.io/socket.io.js`, …; default on). See [`client_bundle`](crate::client_bundle).
+    ///
+    /// Without the `client-bundle` cargo feature nothing is served whatever this says.
+    pub fn serve_client(mut self, serve: bool) -> Self {
+        self.serve_client = serve;
+        self
+    }
+
     delegate! {
-        /// The path Socket.IO answers under (default `/socket.io`).
-        req_path(path: impl Into<Cow<'static, str>>);
         /// How often the server pings each client (default 25 s).
         ping_interval(interval: Duration);
         /// How long the server waits for a pong before closing (default 20 s).
@@ -130,7 +150,14 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
         let namespaces = check(self.namespaces)?;
         let (socketio, io) = self.socketio.build_layer();
         register(&io, namespaces)?;
-        Ok((SwitchboardLayer { socketio }, io))
+        let layer = SwitchboardLayer {
+            socketio,
+            #[cfg(feature = "client-bundle")]
+            client: crate::client_bundle::ClientBundleLayer::new()
+                .path(&self.req_path)
+                .enabled(self.serve_client),
+        };
+        Ok((layer, io))
     }
 
     /// Builds a standalone service (answering 404 outside the Socket.IO path), for servers

@@ -3,6 +3,8 @@
 
 pub mod ack;
 mod builder;
+#[cfg(feature = "client-bundle")]
+pub mod client_bundle;
 mod error;
 pub mod handler;
 mod layer;
@@ -35,6 +37,20 @@ pub mod prelude {
         extract::{AckSender, Data, Event, Extension, HttpExtension, SocketRef, State, TryData},
         socket::DisconnectReason,
     };
+}
+
+/// The guide's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+mod guide {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../../../docs/namespaces.md")]
+    struct Namespaces;
+    #[cfg(feature = "client-bundle")]
+    #[doc = include_str!("../../../docs/client.md")]
+    struct Client;
 }
 
 #[doc(hidden)]

@@ -52,16 +52,24 @@ impl Reply {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
-    fn from_inner(&self) -> bool {
+    fn is_from_inner(&self) -> bool {
         self.status == StatusCode::IM_A_TEAPOT && self.headers.contains_key("x-inner")
     }
 }
 
 async fn send_to(layer: ClientBundleLayer, request: Request<Body>) -> Reply {
-    let response = layer.layer(service_fn(inner)).oneshot(request).await.unwrap();
+    let response = layer
+        .layer(service_fn(inner))
+        .oneshot(request)
+        .await
+        .unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
 
 async fn send(method: Method, uri: &str, headers: &[(&str, &str)]) -> Reply {
@@ -69,7 +77,11 @@ async fn send(method: Method, uri: &str, headers: &[(&str, &str)]) -> Reply {
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    send_to(ClientBundleLayer::new(), request.body(Body::empty()).unwrap()).await
+    send_to(
+        ClientBundleLayer::new(),
+        request.body(Body::empty()).unwrap(),
+    )
+    .await
 }
 
 async fn get(uri: &str, headers: &[(&str, &str)]) -> Reply {
@@ -82,13 +94,17 @@ fn path(name: &str) -> String {
 
 fn brotli_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    brotli::Decompressor::new(bytes, 4096).read_to_end(&mut out).unwrap();
+    brotli::Decompressor::new(bytes, 4096)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
 fn gzip_decode(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -107,14 +123,34 @@ async fn every_file_is_served_with_its_type_and_caching_headers() {
         let reply = get(&path(name), &[]).await;
         assert_eq!(reply.status, StatusCode::OK, "{name}");
         let is_map = name.ends_with(".map");
-        assert_eq!(reply.header(header::CONTENT_TYPE), Some(if is_map { JSON } else { JS }), "{name}");
-        assert_eq!(reply.header(header::CONTENT_ENCODING), None, "{name}: no Accept-Encoding");
-        assert_eq!(reply.header(header::CONTENT_LENGTH), Some(reply.body.len().to_string().as_str()));
+        assert_eq!(
+            reply.header(header::CONTENT_TYPE),
+            Some(if is_map { JSON } else { JS }),
+            "{name}"
+        );
+        assert_eq!(
+            reply.header(header::CONTENT_ENCODING),
+            None,
+            "{name}: no Accept-Encoding"
+        );
+        assert_eq!(
+            reply.header(header::CONTENT_LENGTH),
+            Some(reply.body.len().to_string().as_str())
+        );
         assert_eq!(reply.header(header::VARY), Some("accept-encoding"));
-        assert_eq!(reply.header(header::CACHE_CONTROL), Some("public, max-age=3600"));
-        assert_eq!(reply.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
+        assert_eq!(
+            reply.header(header::CACHE_CONTROL),
+            Some("public, max-age=3600")
+        );
+        assert_eq!(
+            reply.header(header::X_CONTENT_TYPE_OPTIONS),
+            Some("nosniff")
+        );
         let etag = reply.header(header::ETAG).unwrap();
-        assert!(etag.starts_with(&format!("\"{CLIENT_VERSION}-")) && etag.ends_with('"'), "{etag}");
+        assert!(
+            etag.starts_with(&format!("\"{CLIENT_VERSION}-")) && etag.ends_with('"'),
+            "{etag}"
+        );
 
         if is_map {
             let map: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
@@ -122,7 +158,10 @@ async fn every_file_is_served_with_its_type_and_caching_headers() {
             assert_eq!(map["file"], name.trim_end_matches(".map"), "{name}");
         } else {
             let banner = format!("/*!\n * Socket.IO v{CLIENT_VERSION}\n");
-            assert!(reply.body.starts_with(banner.as_bytes()), "{name} lacks the client banner");
+            assert!(
+                reply.body.starts_with(banner.as_bytes()),
+                "{name} lacks the client banner"
+            );
         }
     }
 }
@@ -139,11 +178,29 @@ async fn compressed_bodies_decompress_to_the_file_and_lengths_are_exact() {
         ] {
             let reply = get(&path(name), &[("accept-encoding", accept)]).await;
             assert_eq!(reply.status, StatusCode::OK);
-            assert_eq!(reply.header(header::CONTENT_ENCODING), Some(coding), "{name}");
-            assert_eq!(reply.header(header::CONTENT_LENGTH), Some(reply.body.len().to_string().as_str()));
-            assert!(reply.body.len() < plain.body.len(), "{name}: {coding} is not smaller");
-            assert_eq!(decode(&reply.body), plain.body, "{name}: {coding} body differs");
-            assert_ne!(reply.header(header::ETAG), plain.header(header::ETAG), "one tag per encoding");
+            assert_eq!(
+                reply.header(header::CONTENT_ENCODING),
+                Some(coding),
+                "{name}"
+            );
+            assert_eq!(
+                reply.header(header::CONTENT_LENGTH),
+                Some(reply.body.len().to_string().as_str())
+            );
+            assert!(
+                reply.body.len() < plain.body.len(),
+                "{name}: {coding} is not smaller"
+            );
+            assert_eq!(
+                decode(&reply.body),
+                plain.body,
+                "{name}: {coding} body differs"
+            );
+            assert_ne!(
+                reply.header(header::ETAG),
+                plain.header(header::ETAG),
+                "one tag per encoding"
+            );
             assert_eq!(reply.header(header::VARY), Some("accept-encoding"));
         }
     }
@@ -171,7 +228,11 @@ async fn accept_encoding_is_negotiated_with_q_values() {
         let headers: Vec<_> = accept.map(|a| ("accept-encoding", a)).into_iter().collect();
         let reply = get(&path("socket.io.min.js"), &headers).await;
         assert_eq!(reply.status, StatusCode::OK);
-        assert_eq!(reply.header(header::CONTENT_ENCODING), expected, "Accept-Encoding: {accept:?}");
+        assert_eq!(
+            reply.header(header::CONTENT_ENCODING),
+            expected,
+            "Accept-Encoding: {accept:?}"
+        );
     }
 }
 
@@ -188,14 +249,24 @@ async fn if_none_match_revalidates() {
             let reply = send(
                 method.clone(),
                 &uri,
-                &[("accept-encoding", "gzip"), ("if-none-match", if_none_match)],
+                &[
+                    ("accept-encoding", "gzip"),
+                    ("if-none-match", if_none_match),
+                ],
             )
             .await;
-            assert_eq!(reply.status, StatusCode::NOT_MODIFIED, "{method} If-None-Match: {if_none_match}");
+            assert_eq!(
+                reply.status,
+                StatusCode::NOT_MODIFIED,
+                "{method} If-None-Match: {if_none_match}"
+            );
             assert!(reply.body.is_empty());
             assert_eq!(reply.header(header::ETAG), Some(etag.as_str()));
             assert_eq!(reply.header(header::VARY), Some("accept-encoding"));
-            assert_eq!(reply.header(header::CACHE_CONTROL), first.header(header::CACHE_CONTROL));
+            assert_eq!(
+                reply.header(header::CACHE_CONTROL),
+                first.header(header::CACHE_CONTROL)
+            );
             assert_eq!(reply.header(header::CONTENT_LENGTH), None);
         }
     }
@@ -205,7 +276,11 @@ async fn if_none_match_revalidates() {
     assert_eq!(other.status, StatusCode::OK);
     assert_eq!(other.header(header::CONTENT_ENCODING), Some("br"));
     for stale in ["\"stale\"", "W/\"stale\", \"older\"", "garbage"] {
-        let reply = get(&uri, &[("accept-encoding", "gzip"), ("if-none-match", stale)]).await;
+        let reply = get(
+            &uri,
+            &[("accept-encoding", "gzip"), ("if-none-match", stale)],
+        )
+        .await;
         assert_eq!(reply.status, StatusCode::OK, "If-None-Match: {stale}");
         assert_eq!(reply.body, first.body);
     }
@@ -220,8 +295,14 @@ async fn head_has_the_get_headers_and_no_body() {
             let head = send(Method::HEAD, &path(name), &headers).await;
             assert_eq!(head.status, StatusCode::OK);
             assert!(head.body.is_empty(), "{name}: HEAD has a body");
-            assert_eq!(head.headers, got.headers, "{name} ({accept}): HEAD headers differ from GET");
-            assert_eq!(head.header(header::CONTENT_LENGTH), Some(got.body.len().to_string().as_str()));
+            assert_eq!(
+                head.headers, got.headers,
+                "{name} ({accept}): HEAD headers differ from GET"
+            );
+            assert_eq!(
+                head.header(header::CONTENT_LENGTH),
+                Some(got.body.len().to_string().as_str())
+            );
         }
     }
 }
@@ -245,8 +326,14 @@ async fn traversal_and_encoded_names_reach_the_inner_service() {
         "/socket.io/../../etc/passwd",
     ] {
         let reply = get(uri, &[]).await;
-        assert!(reply.from_inner(), "{uri} was answered by the bundle layer");
-        assert_eq!(reply.header("x-inner".try_into().unwrap()), Some(format!("GET {uri}").as_str()));
+        assert!(
+            reply.is_from_inner(),
+            "{uri} was answered by the bundle layer"
+        );
+        assert_eq!(
+            reply.header("x-inner".try_into().unwrap()),
+            Some(format!("GET {uri}").as_str())
+        );
     }
 }
 
@@ -264,23 +351,37 @@ async fn unknown_names_reach_the_inner_service() {
         "?EIO=4&transport=polling",
     ] {
         let reply = get(&path(name), &[("accept-encoding", "br")]).await;
-        assert!(reply.from_inner(), "/socket.io/{name} must go to the inner service");
+        assert!(
+            reply.is_from_inner(),
+            "/socket.io/{name} must go to the inner service"
+        );
     }
-    for uri in ["/socket.io.js", "/other/socket.io.js", "/socket.iox/socket.io.js", "/"] {
-        assert!(get(uri, &[]).await.from_inner(), "{uri}");
+    for uri in [
+        "/socket.io.js",
+        "/other/socket.io.js",
+        "/socket.iox/socket.io.js",
+        "/",
+    ] {
+        assert!(get(uri, &[]).await.is_from_inner(), "{uri}");
     }
 }
 
 #[tokio::test]
 async fn other_methods_reach_the_inner_service_with_their_body() {
-    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS] {
+    for method in [
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+    ] {
         let request = Request::builder()
             .method(method.clone())
             .uri("/socket.io/socket.io.js")
             .body(Body::from("payload"))
             .unwrap();
         let reply = send_to(ClientBundleLayer::new(), request).await;
-        assert!(reply.from_inner(), "{method}");
+        assert!(reply.is_from_inner(), "{method}");
         assert_eq!(reply.body, "payload");
     }
 }
@@ -293,41 +394,78 @@ async fn a_custom_path_moves_the_files() {
     let reply = send_to(layer(), request("/custom/socket.io.js")).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header(header::CONTENT_TYPE), Some(JS));
-    assert!(send_to(layer(), request("/socket.io/socket.io.js")).await.from_inner());
-    assert!(send_to(layer(), request("/custom/socket.io.esm.js")).await.from_inner());
+    assert!(
+        send_to(layer(), request("/socket.io/socket.io.js"))
+            .await
+            .is_from_inner()
+    );
+    assert!(
+        send_to(layer(), request("/custom/socket.io.esm.js"))
+            .await
+            .is_from_inner()
+    );
 
     let trailing = ClientBundleLayer::new().path("/custom/");
-    assert_eq!(send_to(trailing, request("/custom/socket.io.min.js")).await.status, StatusCode::OK);
+    assert_eq!(
+        send_to(trailing, request("/custom/socket.io.min.js"))
+            .await
+            .status,
+        StatusCode::OK
+    );
     let root = ClientBundleLayer::new().path("/");
-    assert_eq!(send_to(root, request("/socket.io.min.js")).await.status, StatusCode::OK);
+    assert_eq!(
+        send_to(root, request("/socket.io.min.js")).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn serving_off_passes_everything_through() {
-    let request = Request::get("/socket.io/socket.io.js").body(Body::empty()).unwrap();
-    assert!(send_to(ClientBundleLayer::new().enabled(false), request).await.from_inner());
+    let request = Request::get("/socket.io/socket.io.js")
+        .body(Body::empty())
+        .unwrap();
+    assert!(
+        send_to(ClientBundleLayer::new().enabled(false), request)
+            .await
+            .is_from_inner()
+    );
 }
 
 #[tokio::test]
 async fn cache_control_is_configurable() {
     let layer = ClientBundleLayer::new().cache_control(HeaderValue::from_static("no-cache"));
-    let request = Request::get("/socket.io/socket.io.js").body(Body::empty()).unwrap();
-    assert_eq!(send_to(layer, request).await.header(header::CACHE_CONTROL), Some("no-cache"));
+    let request = Request::get("/socket.io/socket.io.js")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send_to(layer, request).await.header(header::CACHE_CONTROL),
+        Some("no-cache")
+    );
 }
 
-/// The intended stacking: the bundle layer outside socketioxide's, on an axum router.
+/// The intended stacking: the bundle layer outside socketioxide's, as one layer (the way a
+/// builder can return them) on an axum router.
 fn app_with_socketio() -> Router {
     let (socketio, _io) = socketioxide::SocketIo::new_layer();
+    // `Stack::new(inner, outer)`: the bundle layer sees each request first.
+    let layer = tower_layer::Stack::new(socketio, ClientBundleLayer::new());
     Router::new()
         .route("/", routing::get(|| async { "index" }))
-        .layer(socketio)
-        .layer(ClientBundleLayer::new())
+        .layer(layer)
 }
 
 async fn call(app: Router, method: Method, uri: &str) -> (StatusCode, HeaderMap, Bytes) {
-    let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
     let (parts, body) = app.oneshot(request).await.unwrap().into_parts();
-    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
 }
 
 #[tokio::test]
@@ -337,10 +475,18 @@ async fn stacked_outside_socketioxide_on_an_axum_router() {
     let (status, headers, body) = call(app.clone(), Method::GET, "/socket.io/socket.io.js").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], JS);
-    assert_eq!(headers[header::CONTENT_LENGTH], body.len().to_string().as_str());
+    assert_eq!(
+        headers[header::CONTENT_LENGTH],
+        body.len().to_string().as_str()
+    );
 
     // engine.io still owns the rest of the path: a polling handshake opens a session…
-    let (status, _, body) = call(app.clone(), Method::GET, "/socket.io/?EIO=4&transport=polling").await;
+    let (status, _, body) = call(
+        app.clone(),
+        Method::GET,
+        "/socket.io/?EIO=4&transport=polling",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.starts_with(b"0{\"sid\":"), "{body:?}");
     // …and a name the client package does not ship is engine.io's to reject, not a 200.
@@ -372,10 +518,13 @@ async fn content_length_survives_a_real_server() {
         );
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut raw = Vec::new();
-        tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut raw))
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut raw),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
         assert!(head.starts_with("http/1.1 200"), "{head}");

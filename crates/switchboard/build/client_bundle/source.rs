@@ -77,10 +77,10 @@ pub(crate) fn obtain(pin: &Pin, out_dir: &Path) -> Result<Vec<u8>, String> {
                     pin.spec()
                 )
             })?;
-            if let Some(file) = &cache {
-                if let Err(e) = store(file, &bytes) {
-                    println!("cargo::warning=could not cache {}: {e}", file.display());
-                }
+            if let Some(file) = &cache
+                && let Err(e) = store(file, &bytes)
+            {
+                println!("cargo::warning=could not cache {}: {e}", file.display());
             }
             Ok(bytes)
         }
@@ -136,13 +136,14 @@ fn npm_pack(pin: &Pin, dir: &Path) -> Result<Vec<u8>, String> {
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
     let output = Command::new(npm)
+        .args(["pack", &pin.spec(), "--prefer-offline", "--ignore-scripts"])
+        // Errors only, and give up within seconds rather than a minute when offline.
         .args([
-            "pack",
-            &pin.spec(),
-            "--prefer-offline",
-            "--ignore-scripts",
-            "--silent",
+            "--loglevel=error",
+            "--fetch-retries=1",
+            "--fetch-retry-mintimeout=2000",
         ])
+        .arg("--fetch-retry-maxtimeout=10000")
         .arg("--pack-destination")
         .arg(dir)
         .current_dir(dir)
@@ -163,7 +164,10 @@ fn npm_pack(pin: &Pin, dir: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     let file = dir.join(format!("{PACKAGE}-{}.tgz", pin.version));
-    fs::read(&file).map_err(|e| format!("npm succeeded but {} is unreadable: {e}", file.display()))
+    let bytes = fs::read(&file)
+        .map_err(|e| format!("npm succeeded but {} is unreadable: {e}", file.display()));
+    let _ = fs::remove_dir_all(dir);
+    bytes
 }
 
 fn help(pin: &Pin, tried: &[String]) -> String {
@@ -180,8 +184,9 @@ fn help(pin: &Pin, tried: &[String]) -> String {
         "\nDo one of these, then build again:\n\
          \x20 - make `npm` available with access to the npm registry once; the tarball is then \
          cached and later builds work offline;\n\
-         \x20 - on a machine with npm, run `npm pack {spec}`, copy {PACKAGE}-{version}.tgz here \
-         and set {TARBALL_ENV}=/path/to/{PACKAGE}-{version}.tgz;\n\
+         \x20 - get the tarball another way (`npm pack {spec}` on a machine with npm, or the URL \
+         that `npm view {spec} dist.tarball` prints), copy it to this machine and set \
+         {TARBALL_ENV}=/path/to/{PACKAGE}-{version}.tgz;\n\
          \x20 - or turn client serving off: depend on switchboard with \
          `default-features = false` (and re-enable the other default features you use).\n\
          The tarball must match {PIN_FILE}: {}\n",

@@ -64,9 +64,17 @@ mod tests {
     fn every_representation_has_a_distinct_strong_etag_naming_the_version() {
         let mut seen = std::collections::HashSet::new();
         for asset in &ASSETS {
-            let reprs = [Some(&asset.identity), asset.br.as_ref(), asset.gzip.as_ref()];
+            let reprs = [
+                Some(&asset.identity),
+                asset.br.as_ref(),
+                asset.gzip.as_ref(),
+            ];
             for encoded in reprs.into_iter().flatten() {
-                assert!(encoded.etag.starts_with(&format!("\"{CLIENT_VERSION}-")), "{}", encoded.etag);
+                assert!(
+                    encoded.etag.starts_with(&format!("\"{CLIENT_VERSION}-")),
+                    "{}",
+                    encoded.etag
+                );
                 assert!(encoded.etag.ends_with('"') && !encoded.etag.starts_with("W/"));
                 assert!(seen.insert(encoded.etag), "duplicate ETag {}", encoded.etag);
             }
@@ -88,9 +96,18 @@ mod tests {
     #[test]
     fn lookup_is_exact() {
         assert!(find("socket.io.js").is_some());
-        for name in ["socket.io.esm.js", "Socket.io.js", "socket.io.js/", "", "./socket.io.js"] {
+        for name in [
+            "socket.io.esm.js",
+            "Socket.io.js",
+            "socket.io.js/",
+            "",
+            "./socket.io.js",
+        ] {
             assert!(find(name).is_none(), "{name}");
         }
-        assert_eq!(find("socket.io.min.js.map").map(Asset::content_type), Some("application/json; charset=utf-8"));
+        assert_eq!(
+            find("socket.io.min.js.map").map(Asset::content_type),
+            Some("application/json; charset=utf-8")
+        );
     }
 }

@@ -36,12 +36,18 @@ pin_project! {
 impl<B> ResponseBody<B> {
     /// A body made of `data`, or an empty one.
     pub(crate) fn asset(data: Option<Bytes>) -> Self {
-        Self { kind: Kind::Asset { data: data.filter(|d| !d.is_empty()) } }
+        Self {
+            kind: Kind::Asset {
+                data: data.filter(|d| !d.is_empty()),
+            },
+        }
     }
 
     /// The inner service's body.
     pub(crate) fn inner(body: B) -> Self {
-        Self { kind: Kind::Inner { body } }
+        Self {
+            kind: Kind::Inner { body },
+        }
     }
 }
 
@@ -71,7 +77,9 @@ where
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Asset { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Kind::Asset { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
             Kind::Inner { body } => body.size_hint(),
         }
     }

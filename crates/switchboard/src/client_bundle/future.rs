@@ -34,11 +34,17 @@ pin_project! {
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn asset(response: Response<Option<Bytes>>) -> Self {
-        Self { kind: Kind::Asset { response: Some(response) } }
+        Self {
+            kind: Kind::Asset {
+                response: Some(response),
+            },
+        }
     }
 
     pub(crate) fn inner(future: F) -> Self {
-        Self { kind: Kind::Inner { future } }
+        Self {
+            kind: Kind::Inner { future },
+        }
     }
 }
 
@@ -51,12 +57,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Asset { response } => {
-                let response = response.take().expect("ResponseFuture polled after completion");
+                let response = response
+                    .take()
+                    .expect("ResponseFuture polled after completion");
                 Poll::Ready(Ok(response.map(ResponseBody::asset)))
             }
-            KindProj::Inner { future } => {
-                future.poll(cx).map_ok(|response| response.map(ResponseBody::inner))
-            }
+            KindProj::Inner { future } => future
+                .poll(cx)
+                .map_ok(|response| response.map(ResponseBody::inner)),
         }
     }
 }

@@ -78,8 +78,8 @@ use http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use self::{body::ResponseBody, future::ResponseFuture};
 use self::serve::Config;
+pub use self::{body::ResponseBody, future::ResponseFuture};
 
 /// The version of the `socket.io-client` npm package whose `dist/` files are served.
 pub const CLIENT_VERSION: &str = assets::CLIENT_VERSION;
@@ -107,7 +107,9 @@ pub struct ClientBundleLayer {
 impl ClientBundleLayer {
     /// Serves the files under [`DEFAULT_PATH`] with [`DEFAULT_CACHE_CONTROL`].
     pub fn new() -> Self {
-        Self { config: Arc::new(Config::new()) }
+        Self {
+            config: Arc::new(Config::new()),
+        }
     }
 
     /// Serves the files under `path` instead: give it the same value as socketioxide's
@@ -142,7 +144,10 @@ impl<S> Layer<S> for ClientBundleLayer {
     type Service = ClientBundle<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ClientBundle { inner, config: Arc::clone(&self.config) }
+        ClientBundle {
+            inner,
+            config: Arc::clone(&self.config),
+        }
     }
 }
 

@@ -38,7 +38,10 @@ pub(crate) fn choose_encoding(headers: &HeaderMap, has_br: bool, has_gzip: bool)
         return Encoding::Identity;
     }
     let (mut br, mut gzip, mut identity, mut any) = (None, None, None, None);
-    for element in values.filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')) {
+    for element in values
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
         let mut parts = element.split(';');
         let coding = parts.next().unwrap_or_default().trim();
         let Some(quality) = parse_weight(parts) else {
@@ -77,9 +80,7 @@ pub(crate) fn choose_encoding(headers: &HeaderMap, has_br: bool, has_gzip: bool)
 fn parse_weight<'a>(params: impl Iterator<Item = &'a str>) -> Option<Quality> {
     let mut quality = 1000;
     for param in params {
-        let Some((name, value)) = param.split_once('=') else {
-            return None;
-        };
+        let (name, value) = param.split_once('=')?;
         if name.trim().eq_ignore_ascii_case("q") {
             quality = parse_qvalue(value.trim())?;
         }
@@ -150,7 +151,10 @@ mod tests {
     fn headers(name: header::HeaderName, values: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for value in values {
-            map.append(name.clone(), HeaderValue::from_str(value).expect("test header"));
+            map.append(
+                name.clone(),
+                HeaderValue::from_str(value).expect("test header"),
+            );
         }
         map
     }

@@ -31,7 +31,12 @@ impl Config {
     /// `/socket.io/`, `socket.io`) and keeps it as a prefix without trailing slash.
     pub(crate) fn set_path(&mut self, path: &str) {
         let trimmed = path.trim_matches('/');
-        self.prefix = if trimmed.is_empty() { String::new() } else { format!("/{trimmed}") }.into();
+        self.prefix = if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
+        .into();
     }
 
     /// The response for `request`, or `None` when the request is not for a bundle file:
@@ -47,18 +52,28 @@ impl Config {
             Method::HEAD => true,
             _ => return None,
         };
-        let name = request.uri().path().strip_prefix(&*self.prefix)?.strip_prefix('/')?;
+        let name = request
+            .uri()
+            .path()
+            .strip_prefix(&*self.prefix)?
+            .strip_prefix('/')?;
         let asset = assets::find(name)?;
         Some(self.response(asset, request.headers(), head))
     }
 
-    fn response(&self, asset: &'static Asset, headers: &HeaderMap, head: bool) -> Response<Option<Bytes>> {
-        let (encoding, encoded) = match choose_encoding(headers, asset.br.is_some(), asset.gzip.is_some()) {
-            Encoding::Brotli => asset.br.as_ref().map(|e| (Encoding::Brotli, e)),
-            Encoding::Gzip => asset.gzip.as_ref().map(|e| (Encoding::Gzip, e)),
-            Encoding::Identity => None,
-        }
-        .unwrap_or((Encoding::Identity, &asset.identity));
+    fn response(
+        &self,
+        asset: &'static Asset,
+        headers: &HeaderMap,
+        head: bool,
+    ) -> Response<Option<Bytes>> {
+        let (encoding, encoded) =
+            match choose_encoding(headers, asset.br.is_some(), asset.gzip.is_some()) {
+                Encoding::Brotli => asset.br.as_ref().map(|e| (Encoding::Brotli, e)),
+                Encoding::Gzip => asset.gzip.as_ref().map(|e| (Encoding::Gzip, e)),
+                Encoding::Identity => None,
+            }
+            .unwrap_or((Encoding::Identity, &asset.identity));
 
         let mut response = Response::new(None);
         let out = response.headers_mut();
@@ -74,9 +89,18 @@ impl Config {
             return response;
         }
 
-        out.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type()));
-        out.insert(header::CONTENT_LENGTH, HeaderValue::from(encoded.bytes.len()));
-        out.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        out.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type()),
+        );
+        out.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(encoded.bytes.len()),
+        );
+        out.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if let Some(coding) = encoding.header_value() {
             out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
         }
@@ -139,7 +163,9 @@ mod tests {
         config.enabled = false;
         assert!(get(&config, "/socket.io/socket.io.js").is_none());
         let config = Config::new();
-        let post = Request::post("/socket.io/socket.io.js").body(()).expect("test request");
+        let post = Request::post("/socket.io/socket.io.js")
+            .body(())
+            .expect("test request");
         assert!(config.respond(&post).is_none());
     }
 }
