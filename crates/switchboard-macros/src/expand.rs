@@ -102,13 +102,18 @@ fn generate(
     let mut calls = Vec::new();
     let mut asserts = Vec::new();
     let mut seen_events: Vec<LitStr> = Vec::new();
+    let no_events: Vec<(LitStr, Option<syn::Expr>)> = Vec::new();
     let mut seen_single: Vec<(&'static str, Span)> = Vec::new();
     for (role, span, method) in handlers {
-        let (builder_fn, kind, events): (&'static str, Option<&str>, &[LitStr]) = match role {
+        let (builder_fn, kind, events): (
+            &'static str,
+            Option<&str>,
+            &[(LitStr, Option<syn::Expr>)],
+        ) = match role {
             Role::Event(events) => ("on", None, events),
-            Role::Connect => ("on_connect", Some("a connect hook"), &[]),
-            Role::Disconnect => ("on_disconnect", Some("a disconnect handler"), &[]),
-            Role::Any => ("on_any", None, &[]),
+            Role::Connect => ("on_connect", Some("a connect hook"), &no_events),
+            Role::Disconnect => ("on_disconnect", Some("a disconnect handler"), &no_events),
+            Role::Any => ("on_any", None, &no_events),
         };
         if !matches!(role, Role::Event(_)) {
             if let Some((_, first)) = seen_single.iter().find(|(f, _)| *f == builder_fn) {
@@ -129,7 +134,7 @@ fn generate(
                 continue;
             }
         };
-        for event in events {
+        for (event, _) in events {
             if let Err(e) = check::event_name(event) {
                 errors.push(e);
             } else if let Some(first) = seen_events.iter().find(|f| f.value() == event.value()) {
@@ -152,12 +157,19 @@ fn generate(
         if events.is_empty() {
             calls.push(quote_spanned!(method.sig.ident.span()=> .#builder_ident(#closure)));
         }
-        for event in events {
-            calls.push(quote_spanned!(method.sig.ident.span()=> .#builder_ident(#event, #closure)));
+        for (event, layer) in events {
+            calls.push(match layer {
+                Some(layer) => {
+                    quote_spanned!(method.sig.ident.span()=> .on_layered(#event, #layer, #closure))
+                }
+                None => quote_spanned!(method.sig.ident.span()=> .#builder_ident(#event, #closure)),
+            });
         }
     }
 
     let path = &args.path;
+    let guards = &args.guards;
+    let layers = &args.layers;
     let self_ty = &item_impl.self_ty;
     let (impl_generics, _, where_clause) = item_impl.generics.split_for_impl();
     let impl_params = &item_impl.generics.params;
@@ -181,9 +193,11 @@ fn generate(
         {
             fn into_def(self) -> ::switchboard::NamespaceDef<#adapter> {
                 #(#asserts)*
+                let __def = ::switchboard::NamespaceDef::<#adapter>::new(#path)
+                    #(.guard(#guards))*
+                    #(.layer(#layers))*;
                 let __this = ::switchboard::__private::Arc::new(self);
-                ::switchboard::NamespaceDef::<#adapter>::new(#path)
-                    #(#calls)*
+                __def #(#calls)*
             }
         }
     }
@@ -223,11 +237,20 @@ fn handler_closure(
 
 /// One no-op call per argument (and per return type of an event handler), spanned at the
 /// type, so a type that is not an extractor is reported where it is written.
-fn type_asserts(method: &ImplItemFn, role: &Role, type_param: Option<&syn::Ident>, adapter: &Type) -> Vec<TokenStream> {
+fn type_asserts(
+    method: &ImplItemFn,
+    role: &Role,
+    type_param: Option<&syn::Ident>,
+    adapter: &Type,
+) -> Vec<TokenStream> {
     let substitute = |ty: &Type| {
         let mut ty = ty.clone();
         if let Some(param) = type_param {
-            Substitute { from: param, to: adapter }.visit_type_mut(&mut ty);
+            Substitute {
+                from: param,
+                to: adapter,
+            }
+            .visit_type_mut(&mut ty);
         }
         ty
     };
@@ -244,7 +267,8 @@ fn type_asserts(method: &ImplItemFn, role: &Role, type_param: Option<&syn::Ident
                 ::switchboard::__private::assert_disconnect_extractor::<#adapter, #ty>();),
         });
     }
-    if let (Role::Event(_) | Role::Any, syn::ReturnType::Type(_, ret)) = (role, &method.sig.output) {
+    if let (Role::Event(_) | Role::Any, syn::ReturnType::Type(_, ret)) = (role, &method.sig.output)
+    {
         let ty = substitute(ret);
         out.push(quote_spanned!(ret.span()=> ::switchboard::__private::assert_into_ack::<#ty>();));
     }

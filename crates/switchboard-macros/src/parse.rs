@@ -9,10 +9,12 @@ use syn::{
 /// The handler attributes switchboard reads, by name.
 pub(crate) const HANDLER_ATTRS: [&str; 4] = ["on", "on_connect", "on_disconnect", "on_any"];
 
-/// `#[namespace("/path", adapter = Type)]`.
+/// `#[namespace("/path", adapter = Type, guard = layer, ..)]`.
 pub(crate) struct NamespaceArgs {
     pub(crate) path: LitStr,
     pub(crate) adapter: Option<Type>,
+    pub(crate) guards: Vec<Expr>,
+    pub(crate) layers: Vec<Expr>,
 }
 
 impl Parse for NamespaceArgs {
@@ -27,6 +29,8 @@ impl Parse for NamespaceArgs {
             syn::Error::new(e.span(), "the first argument of #[namespace] is the path as a string literal, e.g. \"/chat\"")
         })?;
         let mut adapter = None;
+        let mut guards = Vec::new();
+        let mut layers = Vec::new();
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -39,24 +43,34 @@ impl Parse for NamespaceArgs {
                     return Err(syn::Error::new(key.span(), "`adapter` is given twice"));
                 }
                 adapter = Some(input.parse::<Type>()?);
+            } else if key.is_ident("guard") {
+                guards.push(input.parse::<Expr>()?);
+            } else if key.is_ident("layer") {
+                layers.push(input.parse::<Expr>()?);
             } else {
                 let _: Expr = input.parse()?;
                 return Err(syn::Error::new(
                     key.span(),
                     format!(
-                        "unknown #[namespace] option `{}`; the options are: adapter",
+                        "unknown #[namespace] option `{}`; the options are: adapter, guard, layer",
                         quote::quote!(#key).to_string().replace(' ', "")
                     ),
                 ));
             }
         }
-        Ok(Self { path, adapter })
+        Ok(Self {
+            path,
+            adapter,
+            guards,
+            layers,
+        })
     }
 }
 
 /// What a method of the impl block is for.
 pub(crate) enum Role {
-    Event(Vec<LitStr>),
+    /// Each event name, with the layer of that event alone (`#[on("e", layer = ..)]`).
+    Event(Vec<(LitStr, Option<Expr>)>),
     Connect,
     Disconnect,
     Any,
@@ -80,9 +94,8 @@ pub(crate) fn take_role(method: &mut ImplItemFn) -> syn::Result<Option<(Role, Sp
         let span = attr.path().span();
         let parsed = match name.as_str() {
             "on" => attr
-                .parse_args::<LitStr>()
-                .map_err(|_| syn::Error::new(span, "#[on] takes the event name: #[on(\"chat\")]"))
-                .map(|lit| Role::Event(vec![lit])),
+                .parse_args::<OnArgs>()
+                .map(|OnArgs(lit, layer)| Role::Event(vec![(lit, layer)])),
             "on_connect" => no_args(&attr, "on_connect").map(|()| Role::Connect),
             "on_disconnect" => no_args(&attr, "on_disconnect").map(|()| Role::Disconnect),
             "on_any" => no_args(&attr, "on_any").map(|()| Role::Any),
@@ -106,6 +119,34 @@ pub(crate) fn take_role(method: &mut ImplItemFn) -> syn::Result<Option<(Role, Sp
     match errors {
         Some(e) => Err(e),
         None => Ok(role),
+    }
+}
+
+/// `#[on("event")]` or `#[on("event", layer = expr)]`.
+struct OnArgs(LitStr, Option<Expr>);
+
+impl Parse for OnArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let lit: LitStr = input.parse().map_err(|e| {
+            syn::Error::new(e.span(), "#[on] takes the event name: #[on(\"chat\")]")
+        })?;
+        let mut layer = None;
+        if input.parse::<Option<Token![,]>>()?.is_some() && !input.is_empty() {
+            let key: Path = input.parse()?;
+            if !key.is_ident("layer") {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "unknown #[on] option; the option is: layer",
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            layer = Some(input.parse::<Expr>()?);
+            input.parse::<Option<Token![,]>>()?;
+        }
+        if !input.is_empty() {
+            return Err(input.error("#[on] takes the event name and an optional `layer = ..`"));
+        }
+        Ok(Self(lit, layer))
     }
 }
 

@@ -2,12 +2,14 @@
 //! its namespace's room on connect and the room is greeted; `chat` re-broadcasts a message to a
 //! room of the same namespace, if the sender is a member of it.
 //!
-//! Run with `cargo run -p seed-chat` and open <http://127.0.0.1:3000>. `PORT` changes the port.
+//! Run with `cargo run -p seed-chat` and open <http://127.0.0.1:3000>. `PORT` changes the port;
+//! `CHAT_TOKEN=secret` makes both namespaces require that token.
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::{Router, response::Html, routing::get};
 use serde::Deserialize;
 use switchboard::prelude::*;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing_subscriber::EnvFilter;
 
 /// What a client sends with `chat`.
@@ -90,6 +92,58 @@ impl Movies {
     }
 }
 
+/// The token both namespaces require, from `CHAT_TOKEN` (unset or empty: no token needed).
+///
+/// The guard is tower-http's `ValidateRequestHeaderLayer` with a bearer check. A browser sends the token as
+/// `io("/sports", { auth: { token } })`, which switchboard presents to guards as
+/// `Authorization: Bearer <token>`; Node and native clients may send that header themselves.
+fn chat_token() -> Result<Option<String>, String> {
+    match std::env::var("CHAT_TOKEN") {
+        Ok(token) if token.is_empty() => Ok(None),
+        Ok(token) => match http::HeaderValue::from_str(&format!("Bearer {token}")) {
+            Ok(_) => Ok(Some(token)),
+            Err(_) => {
+                Err("CHAT_TOKEN must be printable ASCII (it is sent in an HTTP header)".into())
+            }
+        },
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => Err("CHAT_TOKEN is not valid Unicode".into()),
+    }
+}
+
+/// The check behind `ValidateRequestHeaderLayer`: a 401 whose body tells the client what is
+/// wrong (the client reads it as `connect_error`'s `message`).
+fn require_token(
+    token: String,
+) -> impl FnMut(&mut http::Request<axum::body::Body>) -> Result<(), http::Response<axum::body::Body>>
++ Clone {
+    let expected = format!("Bearer {token}");
+    move |req| {
+        let refuse = |why: &str| {
+            let mut res = http::Response::new(axum::body::Body::from(why.to_owned()));
+            *res.status_mut() = http::StatusCode::UNAUTHORIZED;
+            Err(res)
+        };
+        match req.headers().get(http::header::AUTHORIZATION) {
+            None => refuse(
+                "a token is required: connect with auth: { token }, or send Authorization: Bearer <token>",
+            ),
+            Some(v) if !v.as_bytes().starts_with(b"Bearer ") => {
+                refuse("malformed Authorization header: expected `Bearer <token>`")
+            }
+            Some(v) if !constant_time_eq(v.as_bytes(), expected.as_bytes()) => {
+                refuse("wrong token")
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing does not reveal the prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -107,10 +161,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
 
-    let (layer, io) = Switchboard::builder()
-        .namespace(Sports)
-        .namespace(Movies)
-        .build_layer()?;
+    let mut builder = Switchboard::builder().namespace(Sports).namespace(Movies);
+    if let Some(token) = chat_token()? {
+        tracing::info!("CHAT_TOKEN is set: both namespaces require it");
+        builder = builder.guard_all(ValidateRequestHeaderLayer::custom(require_token(token)));
+    }
+    let (layer, io) = builder.build_layer()?;
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("page.html")) }))
         .layer(layer);

@@ -1,5 +1,7 @@
 //! Event handlers: extract arguments, run the handler, send its return value as the ack.
-use std::{any::Any, future::Future, marker::PhantomData, panic::AssertUnwindSafe, sync::Arc};
+use std::{
+    any::Any, future::Future, marker::PhantomData, panic::AssertUnwindSafe, pin::Pin, sync::Arc,
+};
 
 use futures_util::FutureExt;
 use socketioxide::{
@@ -28,8 +30,15 @@ use crate::ack::{AckError, IntoAck};
     note = "a namespace written for any adapter takes `SocketRef<A>` with `A: Adapter` a type parameter of the method"
 )]
 pub trait EventHandler<A: Adapter, T>: Clone + Send + Sync + 'static {
-    /// Extracts the arguments from the packet, runs the handler on the runtime and sends the ack.
-    fn call(&self, socket: Arc<Socket<A>>, value: Value, ack_id: Option<i64>, event: &EventName);
+    /// Extracts the arguments from the packet and returns the future that runs the handler and
+    /// sends its ack; `None` when an argument could not be extracted (the event was refused).
+    fn prepare(
+        &self,
+        socket: Arc<Socket<A>>,
+        value: Value,
+        ack_id: Option<i64>,
+        event: &EventName,
+    ) -> Option<impl Future<Output = ()> + Send + 'static>;
 }
 
 /// The event a handler was registered for; for the catch-all handler the name is read from
@@ -38,7 +47,11 @@ pub trait EventHandler<A: Adapter, T>: Clone + Send + Sync + 'static {
 pub struct EventName(pub(crate) Option<Arc<str>>);
 
 impl EventName {
-    fn resolve<A: Adapter>(&self, socket: &Arc<Socket<A>>, value: &mut Value) -> Arc<str> {
+    pub(crate) fn resolve<A: Adapter>(
+        &self,
+        socket: &Arc<Socket<A>>,
+        value: &mut Value,
+    ) -> Arc<str> {
         match &self.0 {
             Some(name) => name.clone(),
             None => Event::from_message_parts(socket, value, &None)
@@ -78,15 +91,15 @@ fn refuse<A: Adapter, E: std::error::Error + 'static>(
     }
 }
 
-/// Runs the handler's future on the runtime and sends its return value as the acknowledgement.
-/// A panicking handler is contained: logged, and acked with `internal_error` when asked.
-fn spawn_with_ack<A, Fut>(ack: AckSender<A>, fut: Fut, name: Arc<str>, has_ack: bool)
+/// Runs the handler's future and sends its return value as the acknowledgement. A panicking
+/// handler is contained: logged, and acked with `internal_error` when asked.
+async fn run_with_ack<A, Fut>(ack: AckSender<A>, fut: Fut, name: Arc<str>, has_ack: bool)
 where
     A: Adapter,
     Fut: Future + Send + 'static,
     Fut::Output: IntoAck,
 {
-    tokio::spawn(async move {
+    {
         match AssertUnwindSafe(fut).catch_unwind().await {
             Ok(res) => res.send_ack(ack, &name),
             Err(_) => {
@@ -100,7 +113,7 @@ where
                 }
             }
         }
-    });
+    }
 }
 
 impl<A, F, Fut> EventHandler<A, ()> for F
@@ -110,17 +123,17 @@ where
     Fut::Output: IntoAck,
     A: Adapter,
 {
-    fn call(
+    fn prepare(
         &self,
         socket: Arc<Socket<A>>,
         mut value: Value,
         ack_id: Option<i64>,
         event: &EventName,
-    ) {
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
         let name = event.resolve(&socket, &mut value);
         let ack = AckSender::from_message_parts(&socket, &mut value, &ack_id)
             .unwrap_or_else(|e| match e {});
-        spawn_with_ack(ack, (self.clone())(), name, ack_id.is_some());
+        Some(run_with_ack(ack, (self.clone())(), name, ack_id.is_some()))
     }
 }
 
@@ -137,22 +150,34 @@ macro_rules! impl_event_handler {
             $( $ty: FromMessageParts<A> + Send, )*
             $last: FromMessage<A, M> + Send,
         {
-            fn call(&self, socket: Arc<Socket<A>>, mut value: Value, ack_id: Option<i64>, event: &EventName) {
+            fn prepare(
+                &self,
+                socket: Arc<Socket<A>>,
+                mut value: Value,
+                ack_id: Option<i64>,
+                event: &EventName,
+            ) -> Option<impl Future<Output = ()> + Send + 'static> {
                 let name = event.resolve(&socket, &mut value);
                 let ack = AckSender::from_message_parts(&socket, &mut value, &ack_id)
                     .unwrap_or_else(|e| match e {});
                 $(
                     let $ty = match $ty::from_message_parts(&socket, &mut value, &ack_id) {
                         Ok(v) => v,
-                        Err(e) => return refuse(&socket, value, ack_id, event, e),
+                        Err(e) => {
+                            refuse(&socket, value, ack_id, event, e);
+                            return None;
+                        }
                     };
                 )*
                 // `from_message` consumes the value; keep a copy only for the error path.
                 let last = match $last::from_message(socket.clone(), value.clone(), ack_id) {
                     Ok(v) => v,
-                    Err(e) => return refuse(&socket, value, ack_id, event, e),
+                    Err(e) => {
+                        refuse(&socket, value, ack_id, event, e);
+                        return None;
+                    }
                 };
-                spawn_with_ack(ack, (self.clone())($($ty,)* last), name, ack_id.is_some());
+                Some(run_with_ack(ack, (self.clone())($($ty,)* last), name, ack_id.is_some()))
             }
         }
     };
@@ -171,40 +196,79 @@ impl_event_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9], T10);
 impl_event_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10], T11);
 impl_event_handler!([T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11], T12);
 
-/// Adapts an [`EventHandler`] to socketioxide's `MessageHandler`, carrying the event name.
-pub(crate) struct Dispatch<H, T> {
-    pub(crate) handler: H,
-    pub(crate) event: EventName,
+/// An event handler with its argument types erased, shared by every socket of a namespace.
+pub(crate) trait ErasedEvent<A: Adapter>: Send + Sync + 'static {
+    /// Extracts and spawns the handler.
+    fn spawn(&self, socket: Arc<Socket<A>>, value: Value, ack_id: Option<i64>, event: &EventName);
+    /// Extracts and returns the boxed handler future, for middleware stacks.
+    fn boxed(
+        &self,
+        socket: Arc<Socket<A>>,
+        value: Value,
+        ack_id: Option<i64>,
+        event: &EventName,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>>;
+}
+
+/// Erases an [`EventHandler`]'s argument types.
+pub(crate) struct Erase<H, T> {
+    handler: H,
     _marker: PhantomData<fn() -> T>,
 }
 
-impl<H: Clone, T> Clone for Dispatch<H, T> {
-    fn clone(&self) -> Self {
-        Self::new(self.handler.clone(), self.event.clone())
-    }
-}
-
-impl<H, T> Dispatch<H, T> {
-    pub(crate) fn new(handler: H, event: EventName) -> Self {
+impl<H, T> Erase<H, T> {
+    pub(crate) fn new(handler: H) -> Self {
         Self {
             handler,
-            event,
             _marker: PhantomData,
         }
     }
 }
 
-/// Marker keeping switchboard's impl of `MessageHandler` apart from socketioxide's own.
-#[doc(hidden)]
-pub(crate) struct ViaSwitchboard<T>(PhantomData<fn() -> T>);
-
-impl<A, H, T> MessageHandler<A, ViaSwitchboard<T>> for Dispatch<H, T>
+impl<A, H, T> ErasedEvent<A> for Erase<H, T>
 where
     A: Adapter,
     H: EventHandler<A, T>,
     T: Send + Sync + 'static,
 {
+    fn spawn(&self, socket: Arc<Socket<A>>, value: Value, ack_id: Option<i64>, event: &EventName) {
+        if let Some(fut) = self.handler.prepare(socket, value, ack_id, event) {
+            tokio::spawn(fut);
+        }
+    }
+
+    fn boxed(
+        &self,
+        socket: Arc<Socket<A>>,
+        value: Value,
+        ack_id: Option<i64>,
+        event: &EventName,
+    ) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        let fut = self.handler.prepare(socket, value, ack_id, event)?;
+        Some(Box::pin(fut))
+    }
+}
+
+/// An erased handler as socketioxide's `MessageHandler`, for events without middleware.
+pub(crate) struct Dispatch<A: Adapter> {
+    pub(crate) handler: Arc<dyn ErasedEvent<A>>,
+    pub(crate) event: EventName,
+}
+
+impl<A: Adapter> Clone for Dispatch<A> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            event: self.event.clone(),
+        }
+    }
+}
+
+/// Marker keeping switchboard's impl of `MessageHandler` apart from socketioxide's own.
+pub(crate) struct ViaSwitchboard;
+
+impl<A: Adapter> MessageHandler<A, ViaSwitchboard> for Dispatch<A> {
     fn call(&self, s: Arc<Socket<A>>, v: Value, ack_id: Option<i64>) {
-        self.handler.call(s, v, ack_id, &self.event);
+        self.handler.spawn(s, v, ack_id, &self.event);
     }
 }

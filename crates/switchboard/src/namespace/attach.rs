@@ -9,10 +9,12 @@ use socketioxide::{
     socket::Socket,
 };
 
-use super::def::{Attach, NamespaceDef};
+use super::def::{Attach, EventEntry, NamespaceDef};
 use crate::{
     ack::AckError,
-    handler::{BoxedConnectHook, Dispatch, EventName},
+    guard::Guards,
+    handler::{BoxedConnectHook, Dispatch, Erase, EventName},
+    middleware::{AbusePolicy, BoxedEventLayer, SocketStacks},
     params::{NsParams, NsPattern},
 };
 
@@ -30,7 +32,14 @@ pub(crate) struct NamespaceHandler<A: Adapter> {
 }
 
 struct Inner<A: Adapter> {
-    attach: Vec<Attach<A>>,
+    guards: Guards,
+    events: Vec<EventEntry<A>>,
+    on_any: EventEntry<A>,
+    /// Whether `on_any` is the user's (middleware applies) or the default refusal.
+    user_on_any: bool,
+    layers: Vec<BoxedEventLayer<A>>,
+    abuse: Option<AbusePolicy>,
+    on_disconnect: Option<Attach<A>>,
     on_connect: Option<BoxedConnectHook<A>>,
     pattern: Option<NsPattern>,
 }
@@ -44,46 +53,105 @@ impl<A: Adapter> Clone for NamespaceHandler<A> {
 }
 
 impl<A: Adapter> NamespaceHandler<A> {
-    pub(crate) fn new(def: NamespaceDef<A>, pattern: Option<NsPattern>) -> Self {
+    /// `guards` holds the all-namespaces guards and the timeout; the namespace's own are
+    /// appended.
+    pub(crate) fn new(
+        def: NamespaceDef<A>,
+        pattern: Option<NsPattern>,
+        mut guards: Guards,
+    ) -> Self {
         let NamespaceDef {
             events,
             on_any,
+            layers,
+            abuse,
             on_connect,
             on_disconnect,
+            guards: own_guards,
             ..
         } = def;
-        let mut attach: Vec<Attach<A>> = events.into_iter().map(|(_, a)| a).collect();
-        attach.push(on_any.unwrap_or_else(unknown_event));
-        attach.extend(on_disconnect);
+        guards.stacks.extend(own_guards);
+        let user_on_any = on_any.is_some();
         Self {
             inner: Arc::new(Inner {
-                attach,
+                events,
+                on_any: on_any.unwrap_or_else(unknown_event),
+                user_on_any,
+                layers,
+                abuse,
+                on_disconnect,
                 on_connect,
                 pattern,
+                guards,
             }),
         }
     }
 
+    /// Gives a new socket its handlers: plain ones when the namespace has no middleware, or
+    /// this socket's own middleware stacks.
     fn attach(&self, socket: &Arc<Socket<A>>) {
-        if let Some(pattern) = &self.inner.pattern {
+        let inner = &*self.inner;
+        if let Some(pattern) = &inner.pattern {
             socket
                 .extensions
                 .insert(NsParams::from_match(pattern, socket.ns()));
         }
-        for attach in &self.inner.attach {
-            attach(socket);
+        let stacks = (!inner.layers.is_empty()
+            || inner.events.iter().any(|e| !e.layers.is_empty()))
+        .then(|| SocketStacks::new(inner.abuse));
+        for entry in &inner.events {
+            match &stacks {
+                Some(stacks) if !(entry.layers.is_empty() && inner.layers.is_empty()) => socket.on(
+                    entry.key.clone(),
+                    stacks.stack(
+                        entry.handler.clone(),
+                        entry.name.clone(),
+                        &entry.layers,
+                        &inner.layers,
+                    ),
+                ),
+                _ => socket.on(entry.key.clone(), dispatch(entry)),
+            }
+        }
+        match &stacks {
+            Some(stacks) if inner.user_on_any && !inner.layers.is_empty() => {
+                socket.on_fallback(stacks.stack(
+                    inner.on_any.handler.clone(),
+                    EventName(None),
+                    &[],
+                    &inner.layers,
+                ))
+            }
+            _ => socket.on_fallback(dispatch(&inner.on_any)),
+        }
+        if let Some(on_disconnect) = &inner.on_disconnect {
+            on_disconnect(socket);
         }
     }
 }
 
-/// The default catch-all: an event nobody handles is logged and refused with an ack error.
-fn unknown_event<A: Adapter>() -> Attach<A> {
+fn dispatch<A: Adapter>(entry: &EventEntry<A>) -> Dispatch<A> {
+    Dispatch {
+        handler: entry.handler.clone(),
+        event: entry.name.clone(),
+    }
+}
+
+/// The default catch-all: an event nobody handles is logged, counted and refused with an ack
+/// error.
+fn unknown_event<A: Adapter>() -> EventEntry<A> {
     let handler = async |socket: SocketRef<A>, Event(event): Event, ack: AckSender<A>| {
         tracing::warn!(ns = socket.ns(), sid = %socket.id, %event, "no handler for event");
+        metrics::counter!("switchboard_events_refused_total", "ns" => socket.ns().to_owned(), "reason" => "unknown_event")
+            .increment(1);
         AckError::unknown_event(socket.ns(), &event).send(ack, &event);
     };
-    let dispatch = Dispatch::new(handler, EventName(None));
-    Arc::new(move |socket| socket.on_fallback(dispatch.clone()))
+    EventEntry {
+        key: std::borrow::Cow::Borrowed(""),
+        name: EventName(None),
+        handler: Arc::new(Erase::new(handler)),
+        layers: Vec::new(),
+    }
 }
 
 /// Marker keeping this impl apart from socketioxide's impls for closures.
@@ -100,9 +168,23 @@ impl<A: Adapter> ConnectHandler<A, ViaNamespace> for NamespaceHandler<A> {
     fn call_middleware<'a>(
         &'a self,
         socket: Arc<Socket<A>>,
-        _auth: &'a Option<Value>,
+        auth: &'a Option<Value>,
     ) -> MiddlewareFuture<'a> {
-        self.attach(&socket);
-        Box::pin(std::future::ready(Ok(())))
+        if self.inner.guards.is_empty() {
+            self.attach(&socket);
+            return Box::pin(std::future::ready(Ok(())));
+        }
+        Box::pin(async move {
+            match self.inner.guards.check(&socket, auth).await {
+                Ok(()) => {
+                    self.attach(&socket);
+                    Ok(())
+                }
+                Err(refusal) => {
+                    tracing::info!(ns = socket.ns(), sid = %socket.id, %refusal, "connection refused by guard");
+                    Err(Box::new(refusal) as Box<dyn Display + Send>)
+                }
+            }
+        })
     }
 }

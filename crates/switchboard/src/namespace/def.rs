@@ -1,5 +1,5 @@
 //! The macro-free namespace definition.
-use std::{borrow::Cow, sync::Arc};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use socketioxide::{
     adapter::{Adapter, LocalAdapter},
@@ -7,10 +7,44 @@ use socketioxide::{
     socket::Socket,
 };
 
-use crate::handler::{BoxedConnectHook, ConnectHook, Dispatch, EventHandler, EventName};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{
+    guard::{self, BoxedGuard, GuardEndpoint, GuardRequest},
+    handler::{BoxedConnectHook, ConnectHook, Erase, ErasedEvent, EventHandler, EventName},
+    middleware::{self, AbusePolicy, BoxedEventLayer, EventCall, EventService},
+};
+
+fn entry<A, H, T>(
+    key: Cow<'static, str>,
+    handler: H,
+    layers: Vec<BoxedEventLayer<A>>,
+) -> EventEntry<A>
+where
+    A: Adapter,
+    H: EventHandler<A, T>,
+    T: Send + Sync + 'static,
+{
+    EventEntry {
+        name: EventName(Some(Arc::from(key.as_ref()))),
+        key,
+        handler: Arc::new(Erase::new(handler)),
+        layers,
+    }
+}
 
 /// Attaches one handler to a freshly created socket.
 pub(crate) type Attach<A> = Arc<dyn Fn(&Arc<Socket<A>>) + Send + Sync>;
+
+/// One event handler, and the layers of that event alone.
+pub(crate) struct EventEntry<A: Adapter> {
+    /// The key socketioxide looks the handler up by.
+    pub(crate) key: Cow<'static, str>,
+    pub(crate) name: EventName,
+    pub(crate) handler: Arc<dyn ErasedEvent<A>>,
+    pub(crate) layers: Vec<BoxedEventLayer<A>>,
+}
 
 /// A namespace built with plain method calls: what `#[namespace]` expands to.
 ///
@@ -20,10 +54,13 @@ pub(crate) type Attach<A> = Arc<dyn Fn(&Arc<Socket<A>>) + Send + Sync>;
 #[must_use = "a NamespaceDef does nothing until it is registered with `SwitchboardBuilder::namespace`"]
 pub struct NamespaceDef<A: Adapter = LocalAdapter> {
     pub(crate) path: Cow<'static, str>,
-    pub(crate) events: Vec<(Arc<str>, Attach<A>)>,
-    pub(crate) on_any: Option<Attach<A>>,
+    pub(crate) events: Vec<EventEntry<A>>,
+    pub(crate) on_any: Option<EventEntry<A>>,
+    pub(crate) layers: Vec<BoxedEventLayer<A>>,
+    pub(crate) abuse: Option<AbusePolicy>,
     pub(crate) on_connect: Option<BoxedConnectHook<A>>,
     pub(crate) on_disconnect: Option<Attach<A>>,
+    pub(crate) guards: Vec<BoxedGuard>,
 }
 
 impl<A: Adapter> NamespaceDef<A> {
@@ -36,8 +73,11 @@ impl<A: Adapter> NamespaceDef<A> {
             path: path.into(),
             events: Vec::new(),
             on_any: None,
+            layers: Vec::new(),
+            abuse: None,
             on_connect: None,
             on_disconnect: None,
+            guards: Vec::new(),
         }
     }
 
@@ -54,11 +94,50 @@ impl<A: Adapter> NamespaceDef<A> {
         H: EventHandler<A, T>,
         T: Send + Sync + 'static,
     {
-        let event: Cow<'static, str> = event.into();
-        let name: Arc<str> = Arc::from(event.as_ref());
-        let dispatch = Dispatch::new(handler, EventName(Some(name.clone())));
-        let attach: Attach<A> = Arc::new(move |socket| socket.on(event.clone(), dispatch.clone()));
-        self.events.push((name, attach));
+        self.events.push(entry(event.into(), handler, Vec::new()));
+        self
+    }
+
+    /// Handles `event` with `handler` behind a Tower middleware stack of this event alone
+    /// (inside the namespace's [`layer`](Self::layer)s). See [`middleware`](crate::middleware).
+    pub fn on_layered<H, T, L>(
+        mut self,
+        event: impl Into<Cow<'static, str>>,
+        layer: L,
+        handler: H,
+    ) -> Self
+    where
+        H: EventHandler<A, T>,
+        T: Send + Sync + 'static,
+        L: Layer<EventService<A>> + Send + Sync + 'static,
+        L::Service: Service<EventCall<A>, Response = ()> + Send + 'static,
+        <L::Service as Service<EventCall<A>>>::Future: Send + 'static,
+        <L::Service as Service<EventCall<A>>>::Error: Into<tower::BoxError>,
+    {
+        let layers = vec![middleware::boxed_layer(layer)];
+        self.events.push(entry(event.into(), handler, layers));
+        self
+    }
+
+    /// Wraps every event handler of the namespace (the catch-all included) in a Tower
+    /// middleware stack, instantiated per socket: a timeout, a rate limit, a concurrency limit.
+    /// Several calls nest, the first one outermost. See [`middleware`](crate::middleware).
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<EventService<A>> + Send + Sync + 'static,
+        L::Service: Service<EventCall<A>, Response = ()> + Send + 'static,
+        <L::Service as Service<EventCall<A>>>::Future: Send + 'static,
+        <L::Service as Service<EventCall<A>>>::Error: Into<tower::BoxError>,
+    {
+        self.layers.push(middleware::boxed_layer(layer));
+        self
+    }
+
+    /// Disconnects a socket whose events the middleware refused more than `max` times within
+    /// `per` (an abusive or broken client), with a warning in the log and the
+    /// `switchboard_abuse_disconnects_total` counter.
+    pub fn disconnect_abusers(mut self, max: u32, per: Duration) -> Self {
+        self.abuse = Some(AbusePolicy { max, per });
         self
     }
 
@@ -71,8 +150,12 @@ impl<A: Adapter> NamespaceDef<A> {
         H: EventHandler<A, T>,
         T: Send + Sync + 'static,
     {
-        let dispatch = Dispatch::new(handler, EventName(None));
-        self.on_any = Some(Arc::new(move |socket| socket.on_fallback(dispatch.clone())));
+        self.on_any = Some(EventEntry {
+            key: Cow::Borrowed(""),
+            name: EventName(None),
+            handler: Arc::new(Erase::new(handler)),
+            layers: Vec::new(),
+        });
         self
     }
 
@@ -99,6 +182,29 @@ impl<A: Adapter> NamespaceDef<A> {
         self
     }
 
+    /// Protects the namespace with a Tower middleware stack run on every CONNECT, before the
+    /// socket joins; see [`guard`](crate::guard) for what it sees and how refusals reach the
+    /// client. Several calls run in order; guards given to
+    /// [`SwitchboardBuilder::guard_all`](crate::SwitchboardBuilder::guard_all) run first.
+    ///
+    /// Any layer whose service takes a [`GuardRequest`] and answers an HTTP response works:
+    /// `tower_http`'s `ValidateRequestHeaderLayer` and `AsyncRequireAuthorizationLayer`,
+    /// `tower::timeout`, `tower::limit` (with `load_shed` to refuse instead of wait),
+    /// `axum::middleware::from_fn`, a `ServiceBuilder` of several.
+    pub fn guard<L, B>(mut self, layer: L) -> Self
+    where
+        L: Layer<GuardEndpoint>,
+        L::Service:
+            Service<GuardRequest, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        <L::Service as Service<GuardRequest>>::Future: Send + 'static,
+        <L::Service as Service<GuardRequest>>::Error: Into<tower::BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<tower::BoxError>,
+    {
+        self.guards.push(guard::boxed(layer));
+        self
+    }
+
     /// Whether the path is a pattern (`{param}` segments) rather than a fixed path.
     pub fn is_dynamic(&self) -> bool {
         self.path.contains('{')
@@ -111,11 +217,12 @@ impl<A: Adapter> std::fmt::Debug for NamespaceDef<A> {
             .field("path", &self.path)
             .field(
                 "events",
-                &self.events.iter().map(|(e, _)| e).collect::<Vec<_>>(),
+                &self.events.iter().map(|e| &e.key).collect::<Vec<_>>(),
             )
             .field("on_any", &self.on_any.is_some())
             .field("on_connect", &self.on_connect.is_some())
             .field("on_disconnect", &self.on_disconnect.is_some())
+            .field("guards", &self.guards.len())
             .finish()
     }
 }
