@@ -8,12 +8,20 @@ use socketioxide::{
 };
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 
+use tower_layer::Layer;
+use tower_service::Service;
+
 use crate::{
     BuildError, SwitchboardLayer,
+    adapter::ReadyAdapter,
     error::check_path,
+    guard::{self, GuardEndpoint, GuardRequest, Guards},
     namespace::{Namespace, NamespaceDef, NamespaceHandler},
     params::NsPattern,
 };
+
+/// How long connect guards may take by default; see [`SwitchboardBuilder::guard_timeout`].
+pub const DEFAULT_GUARD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Entry point: `Switchboard::builder()`.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +51,7 @@ pub struct SwitchboardBuilder<A: Adapter = LocalAdapter> {
     socketio: SocketIoBuilder<A>,
     namespaces: Vec<NamespaceDef<A>>,
     req_path: Cow<'static, str>,
+    guards: Guards,
     #[cfg_attr(not(feature = "client-bundle"), allow(dead_code))]
     serve_client: bool,
 }
@@ -63,6 +72,10 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
             socketio,
             namespaces: Vec::new(),
             req_path: Cow::Borrowed("/socket.io"),
+            guards: Guards {
+                stacks: Vec::new(),
+                timeout: DEFAULT_GUARD_TIMEOUT,
+            },
             serve_client: true,
         }
     }
@@ -96,6 +109,30 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     pub fn req_path(mut self, path: impl Into<Cow<'static, str>>) -> Self {
         self.req_path = path.into();
         self.socketio = self.socketio.req_path(self.req_path.clone());
+        self
+    }
+
+    /// Protects every namespace with a Tower middleware stack run on each CONNECT, before the
+    /// namespace's own guards; see [`NamespaceDef::guard`] and the [`guard`](crate::guard)
+    /// module.
+    pub fn guard_all<L, B>(mut self, layer: L) -> Self
+    where
+        L: Layer<GuardEndpoint>,
+        L::Service:
+            Service<GuardRequest, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+        <L::Service as Service<GuardRequest>>::Future: Send + 'static,
+        <L::Service as Service<GuardRequest>>::Error: Into<tower::BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<tower::BoxError>,
+    {
+        self.guards.stacks.push(guard::boxed(layer));
+        self
+    }
+
+    /// How long the guards of one CONNECT may take in all before the connection is refused
+    /// with `the connection guard did not answer within …` (default 10 s).
+    pub fn guard_timeout(mut self, timeout: Duration) -> Self {
+        self.guards.timeout = timeout;
         self
     }
 
@@ -149,7 +186,7 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     pub fn build_layer(self) -> Result<(SwitchboardLayer<A>, SocketIo<A>), BuildError> {
         let namespaces = check(self.namespaces)?;
         let (socketio, io) = self.socketio.build_layer();
-        register(&io, namespaces)?;
+        spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         let layer = SwitchboardLayer {
             socketio,
             #[cfg(feature = "client-bundle")]
@@ -173,9 +210,67 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     > {
         let namespaces = check(self.namespaces)?;
         let (svc, io) = self.socketio.build_svc();
-        register(&io, namespaces)?;
+        spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         Ok((svc, io))
     }
+}
+
+impl<A: ReadyAdapter> SwitchboardBuilder<A> {
+    /// [`build_layer`](Self::build_layer), then waits until every namespace's room adapter is
+    /// ready. Use it with a remote adapter ([`Switchboard::builder_redis`]): a namespace whose
+    /// adapter cannot subscribe to its channels is an error here, naming the namespace and the
+    /// Redis URL, where `build_layer` only logs it and the namespace stays unavailable.
+    ///
+    /// Dynamic namespaces (`/tenant/{id}`) start their adapter when their first client
+    /// connects, so they are not waited for.
+    ///
+    /// [`Switchboard::builder_redis`]: crate::Switchboard
+    pub async fn build_layer_async(
+        mut self,
+    ) -> Result<(SwitchboardLayer<A>, SocketIo<A>), BuildError> {
+        let namespaces = check(std::mem::take(&mut self.namespaces))?;
+        let guards = self.guards.clone();
+        let (layer, io) = self.build_layer()?;
+        wait_all::<A>(register(&io, namespaces, &guards)?).await?;
+        Ok((layer, io))
+    }
+
+    /// [`build_svc`](Self::build_svc), then waits like
+    /// [`build_layer_async`](Self::build_layer_async).
+    pub async fn build_svc_async(
+        mut self,
+    ) -> Result<
+        (
+            SocketIoService<engineioxide::service::NotFoundService, A>,
+            SocketIo<A>,
+        ),
+        BuildError,
+    > {
+        let namespaces = check(std::mem::take(&mut self.namespaces))?;
+        let guards = self.guards.clone();
+        let (svc, io) = self.build_svc()?;
+        wait_all::<A>(register(&io, namespaces, &guards)?).await?;
+        Ok((svc, io))
+    }
+}
+
+/// Each static namespace's adapter start-up, by path.
+type Inits<A> = Vec<(
+    String,
+    <A as socketioxide_core::adapter::CoreAdapter<socketioxide::adapter::Emitter>>::InitRes,
+)>;
+
+fn spawn_all<A: Adapter>(inits: Inits<A>) {
+    for (_, init) in inits {
+        init.spawn();
+    }
+}
+
+async fn wait_all<A: ReadyAdapter>(inits: Inits<A>) -> Result<(), BuildError> {
+    for (path, init) in inits {
+        A::ready(init, &path).await?;
+    }
+    Ok(())
 }
 
 /// Refuses invalid paths, duplicate namespaces and duplicate events before anything is built.
@@ -190,7 +285,8 @@ fn check<A: Adapter>(namespaces: Vec<NamespaceDef<A>>) -> Result<Vec<NamespaceDe
             return Err(BuildError::DuplicateNamespace(ns.path.to_string()));
         }
         let mut events = HashSet::new();
-        for (event, _) in &ns.events {
+        for entry in &ns.events {
+            let event = &entry.key;
             if !events.insert(event) {
                 return Err(BuildError::DuplicateEvent {
                     namespace: ns.path.to_string(),
@@ -205,7 +301,11 @@ fn check<A: Adapter>(namespaces: Vec<NamespaceDef<A>>) -> Result<Vec<NamespaceDe
 fn register<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
     namespaces: Vec<NamespaceDef<A>>,
-) -> Result<(), BuildError> {
+    guards: &Guards,
+) -> Result<Inits<A>, BuildError> {
+    // A remote adapter subscribes to its channels in these futures: `build_layer` spawns them,
+    // `build_layer_async` awaits them.
+    let mut inits = Vec::new();
     for ns in namespaces {
         let path = ns.path.clone();
         if ns.is_dynamic() {
@@ -213,14 +313,21 @@ fn register<A: Adapter + DefinedAdapter>(
                 path: path.to_string(),
                 source,
             })?;
-            io.dyn_ns(path.to_string(), NamespaceHandler::new(ns, Some(pattern)))
-                .map_err(|source| BuildError::DynamicNamespace {
-                    path: path.to_string(),
-                    source,
-                })?;
+            io.dyn_ns(
+                path.to_string(),
+                NamespaceHandler::new(ns, Some(pattern), guards.clone()),
+            )
+            .map_err(|source| BuildError::DynamicNamespace {
+                path: path.to_string(),
+                source,
+            })?;
         } else {
-            io.ns(path, NamespaceHandler::new(ns, None)).spawn();
+            let init = io.ns(
+                path.clone(),
+                NamespaceHandler::new(ns, None, guards.clone()),
+            );
+            inits.push((path.into_owned(), init));
         }
     }
-    Ok(())
+    Ok(inits)
 }

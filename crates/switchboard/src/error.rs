@@ -36,6 +36,17 @@ pub enum BuildError {
         #[source]
         source: socketioxide::NsInsertError,
     },
+    /// The Redis room adapter could not subscribe a namespace to its channels (Redis became
+    /// unreachable between `connect` and the build, or refused the subscription).
+    #[cfg(feature = "redis")]
+    #[error("namespace `{namespace}` could not start its Redis room adapter: {source}")]
+    Redis {
+        /// The namespace path.
+        namespace: String,
+        /// What went wrong, naming the Redis URL.
+        #[source]
+        source: crate::redis::RedisError,
+    },
 }
 
 /// Checks a namespace path the way clients will send it; `Err` holds the reason.

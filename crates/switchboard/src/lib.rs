@@ -2,18 +2,23 @@
 #![forbid(unsafe_code)]
 
 pub mod ack;
+pub mod adapter;
 mod builder;
 #[cfg(feature = "client-bundle")]
 pub mod client_bundle;
 mod error;
+pub mod guard;
 pub mod handler;
 mod layer;
+pub mod middleware;
 pub mod namespace;
 mod params;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod serve;
 
 pub use ack::{Ack, AckError, IntoAck};
-pub use builder::{Switchboard, SwitchboardBuilder};
+pub use builder::{DEFAULT_GUARD_TIMEOUT, Switchboard, SwitchboardBuilder};
 pub use error::BuildError;
 pub use layer::{SwitchboardLayer, SwitchboardService};
 pub use namespace::{Namespace, NamespaceDef};
@@ -30,7 +35,7 @@ pub use socketioxide;
 
 /// What a namespace module usually needs.
 pub mod prelude {
-    pub use crate::{Ack, AckError, NsParams, Switchboard, namespace};
+    pub use crate::{Ack, AckError, NsParams, Switchboard, guard::GuardExtension, namespace};
     pub use socketioxide::{
         SocketIo,
         adapter::{Adapter, LocalAdapter},
