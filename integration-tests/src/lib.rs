@@ -9,10 +9,14 @@
 //! - [`ensure_node_modules`] installs the pinned JavaScript dependencies (`npm ci`) if needed.
 //! - [`run_scenario`] / [`run_scenario_async`] run one scenario and return its observations.
 //! - [`SeedChat`] runs the `seed-chat` example binary on a free port for one test.
+//! - [`run_browser`] opens a page in headless Chromium (`js/browser.mjs`, driven by
+//!   `playwright-core`) and returns its observations; [`chromium_path`] finds the browser and
+//!   [`test_output_dir`] gives each test a folder for screenshots.
 //!
 //! Requirements: `node` (20 or newer) and `npm` on `PATH`, or their paths in the `NODE` and
-//! `NPM` environment variables. `scripts/test` checks for them and installs the modules
-//! up front; the fixture does it again only when they are missing or stale.
+//! `NPM` environment variables; for the browser tests also Chromium (`CHROMIUM_PATH`, default
+//! `/usr/bin/chromium`). `scripts/test` checks for them, installs what it can and installs the
+//! modules up front; the fixture does it again only when they are missing or stale.
 //!
 //! ```no_run
 //! use integration_tests::{run_scenario, SeedChat};
@@ -21,6 +25,10 @@
 //! let observed = run_scenario("greetings", &server.base_url(), &["--transports", "polling"]);
 //! assert_eq!(observed["transport"], "polling");
 //! ```
+
+pub mod cluster;
+pub mod inprocess;
+pub mod redis;
 
 use std::fs;
 use std::io::Read;
@@ -39,6 +47,10 @@ pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long [`SeedChat::spawn`] waits for the server to accept TCP connections.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`run_browser`] lets `js/browser.mjs` run before the fixture kills it. The script
+/// enforces its own, shorter deadline (60 s); this one only catches a hung `node`.
+pub const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The workspace root (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {
@@ -319,7 +331,13 @@ impl SeedChat {
     /// Set `SEED_CHAT_BIN` to use a prebuilt binary instead of building one. Panics (and
     /// prints the server's log) if it exits or does not listen within [`STARTUP_TIMEOUT`].
     pub fn spawn(env: &[(&str, &str)]) -> SeedChat {
-        let binary = seed_chat_binary();
+        Self::spawn_binary(&seed_chat_binary(), env)
+    }
+
+    /// Like [`spawn`](Self::spawn), for another server binary that reads `PORT` the same way
+    /// (e.g. `env!("CARGO_BIN_EXE_rooms-server")`).
+    pub fn spawn_binary(binary: &Path, env: &[(&str, &str)]) -> SeedChat {
+        let binary = binary.to_path_buf();
         let port = free_port();
         let log_path = std::env::temp_dir().join(format!(
             "switchboard-seed-chat-{}-{port}.log",
@@ -505,4 +523,94 @@ fn target_triple_dir(dir: &Path) -> Option<String> {
         .exists()
         .then(|| dir.file_name()?.to_str().map(str::to_owned))
         .flatten()
+}
+
+/// The headless Chromium the browser tests drive: `CHROMIUM_PATH` if set, else
+/// `/usr/bin/chromium` (Debian's `chromium` package).
+///
+/// Panics, naming chromium and how to install it, when that file does not exist: a missing
+/// browser fails the browser tests, it never skips them. `scripts/test` installs Chromium when
+/// run as root and exports `CHROMIUM_PATH`.
+pub fn chromium_path() -> PathBuf {
+    let (path, origin) = match std::env::var_os("CHROMIUM_PATH") {
+        Some(path) if !path.is_empty() => (PathBuf::from(path), "CHROMIUM_PATH"),
+        _ => (PathBuf::from("/usr/bin/chromium"), "the default path"),
+    };
+    assert!(
+        path.is_file(),
+        "the browser tests need headless Chromium, but there is no chromium at {} ({origin}). \
+         Install it with `apt-get install -y chromium` (Debian/Ubuntu, as root; \
+         `./scripts/test` does this for you), or set CHROMIUM_PATH to a Chromium or Chrome \
+         executable",
+        path.display()
+    );
+    path
+}
+
+/// `integration-tests/output/<test_name>/`, created empty: where a test leaves screenshots
+/// and other artifacts for a human to look at (git ignores `integration-tests/output/`).
+///
+/// Whatever an earlier run left there is removed first, so a file found after the test was
+/// written by this run.
+pub fn test_output_dir(test_name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("output")
+        .join(test_name);
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("cannot empty {}: {e}", dir.display()),
+    }
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// Runs `node js/browser.mjs <base_url> <output_dir>`: headless Chromium opens the
+/// `seed-chat` page at `base_url`, connects, chats, saves `seed-chat.png` in `output_dir`, and
+/// the JSON object the script prints on its last line of stdout is returned (see the header
+/// of `js/browser.mjs` for what it holds).
+///
+/// Checks for Chromium first ([`chromium_path`]) and passes it on as `CHROMIUM_PATH`; installs
+/// the JavaScript dependencies if needed. Panics, with the script's stdout (the partial
+/// observations) and stderr (why it stopped), if it exits with an error, prints no JSON, or
+/// runs longer than [`BROWSER_TIMEOUT`].
+pub fn run_browser(base_url: &str, output_dir: &Path) -> Value {
+    let chromium = chromium_path();
+    ensure_node_modules();
+    let child = Command::new(node())
+        .arg("browser.mjs")
+        .arg(base_url)
+        .arg(output_dir)
+        .env("CHROMIUM_PATH", &chromium)
+        .current_dir(js_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not start `{}`: {e}", node()));
+    let what = format!(
+        "browser.mjs against {base_url} (chromium: {})",
+        chromium.display()
+    );
+    let output = wait_with_timeout(child, BROWSER_TIMEOUT).unwrap_or_else(|output| {
+        panic!(
+            "{what} ran longer than {BROWSER_TIMEOUT:?} and was killed\n{}",
+            describe_output(&output)
+        )
+    });
+    assert!(
+        output.status.success(),
+        "{what} failed ({})\n{}",
+        output.status,
+        describe_output(&output)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
+    match last.map(serde_json::from_str::<Value>) {
+        Some(Ok(value)) if value.is_object() => value,
+        _ => panic!(
+            "{what} did not print a JSON object on its last line\n{}",
+            describe_output(&output)
+        ),
+    }
 }

@@ -45,7 +45,7 @@
 use std::future::Future;
 
 use socketioxide::adapter::{Adapter, LocalAdapter};
-use socketioxide_core::adapter::DefinedAdapter;
+pub use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::BuildError;
 

@@ -1,0 +1,134 @@
+// A small interpreter of test plans, for tests that build their own server in-process and
+// need a client to do a handful of things in order.
+//
+//   node probe.mjs <baseUrl> '<plan as JSON>'
+//
+// plan = {
+//   clients: { <label>: { ns: "/x", auth?: {...}, transports?: [...], extraHeaders?: {...} } },
+//   steps: [
+//     { op: "connect", client },                       // waits for connect or connect_error
+//     { op: "ack", client, event, args: [...], as },    // emitWithAck; result stored under `as`
+//     { op: "emit", client, event, args: [...] },       // fire and forget
+//     { op: "wait", client, event, count?: 1 },          // until `count` such events arrived
+//     { op: "waitDisconnect", client },                  // until the client is disconnected
+//     { op: "sleep", ms },
+//     { op: "close", client },
+//   ],
+//   timeoutMs?: 5000,
+// }
+//
+// Prints one JSON object: { connect: {label: {ok, error?, id?}}, results: {as: value},
+// events: {label: [{event, args, at}]}, disconnects: {label: [reason]}, times: {as: ms} }.
+// Exits non-zero with a message when a step does not complete in time.
+import { io } from "socket.io-client";
+
+const [baseUrl, planJson] = process.argv.slice(2);
+if (!baseUrl || !planJson) {
+  console.error("usage: probe.mjs <baseUrl> '<plan JSON>'");
+  process.exit(2);
+}
+const plan = JSON.parse(planJson);
+const timeoutMs = plan.timeoutMs ?? 5000;
+const start = Date.now();
+const out = { connect: {}, results: {}, events: {}, disconnects: {}, times: {} };
+const sockets = {};
+const waiters = new Set();
+const notify = () => waiters.forEach((w) => w());
+
+function within(what, predicate) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (predicate()) {
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    const timer = setTimeout(() => {
+      waiters.delete(check);
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+    waiters.add(check);
+    check();
+  });
+}
+
+for (const [label, spec] of Object.entries(plan.clients ?? {})) {
+  const { ns, ...opts } = spec;
+  const socket = io(baseUrl + ns, { autoConnect: false, reconnection: false, forceNew: true, ...opts });
+  sockets[label] = socket;
+  out.events[label] = [];
+  out.disconnects[label] = [];
+  socket.onAny((event, ...args) => {
+    out.events[label].push({ event, args, at: Date.now() - start });
+    notify();
+  });
+  socket.on("connect", () => {
+    out.connect[label] = { ok: true, id: socket.id };
+    notify();
+  });
+  socket.on("connect_error", (err) => {
+    out.connect[label] = { ok: false, error: err.message };
+    notify();
+  });
+  socket.on("disconnect", (reason) => {
+    out.disconnects[label].push(reason);
+    notify();
+  });
+}
+
+function client(step) {
+  const socket = sockets[step.client];
+  if (!socket) throw new Error(`unknown client ${step.client}`);
+  return socket;
+}
+
+try {
+  for (const step of plan.steps ?? []) {
+    const t0 = Date.now();
+    switch (step.op) {
+      case "connect": {
+        const socket = client(step);
+        delete out.connect[step.client];
+        socket.connect();
+        await within(`${step.client} to connect`, () => out.connect[step.client] !== undefined);
+        break;
+      }
+      case "ack": {
+        const value = await client(step).timeout(timeoutMs).emitWithAck(step.event, ...(step.args ?? []));
+        out.results[step.as ?? step.event] = value;
+        break;
+      }
+      case "emit":
+        client(step).emit(step.event, ...(step.args ?? []));
+        break;
+      case "wait": {
+        const count = step.count ?? 1;
+        await within(`${count} × ${step.event} on ${step.client}`, () =>
+          out.events[step.client].filter((e) => e.event === step.event).length >= count,
+        );
+        break;
+      }
+      case "waitDisconnect":
+        await within(`${step.client} to disconnect`, () => out.disconnects[step.client].length > 0);
+        break;
+      case "sleep":
+        await new Promise((r) => setTimeout(r, step.ms));
+        break;
+      case "close":
+        client(step).close();
+        break;
+      default:
+        throw new Error(`unknown op ${step.op}`);
+    }
+    if (step.as) out.times[step.as] = Date.now() - t0;
+  }
+} catch (err) {
+  console.error(`probe failed: ${err.message}\nso far: ${JSON.stringify(out)}`);
+  process.exit(1);
+}
+// Snapshot before closing, so the probe's own disconnects are not part of the observations.
+const report = JSON.stringify(out);
+for (const s of Object.values(sockets)) s.close();
+console.log(report);
+process.exit(0);

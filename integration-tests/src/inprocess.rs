@@ -1,0 +1,117 @@
+//! Servers built in the test itself: a switchboard layer on an axum router, served on a free
+//! loopback port by `switchboard::serve_with_shutdown`, stopped when the handle is dropped.
+use std::{net::SocketAddr, time::Duration};
+
+use switchboard::{
+    BuildError, SwitchboardBuilder,
+    socketioxide::{SocketIo, adapter::Adapter},
+};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A running in-process server.
+pub struct InProcess<A: Adapter> {
+    addr: SocketAddr,
+    io: SocketIo<A>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl<A: Adapter> InProcess<A> {
+    /// Serves `app` (which already carries the switchboard layer) on a free port of 127.0.0.1.
+    pub async fn serve(app: axum::Router, io: SocketIo<A>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free loopback port");
+        let addr = listener.local_addr().expect("listener address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(switchboard::serve_with_shutdown(
+            listener,
+            app,
+            io.clone(),
+            signal,
+            Duration::from_secs(2),
+        ));
+        Self {
+            addr,
+            io,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Builds `builder` into a layer on an empty router and serves it.
+    pub async fn start(builder: SwitchboardBuilder<A>) -> Result<Self, BuildError>
+    where
+        A: switchboard::adapter::DefinedAdapter,
+    {
+        let (layer, io) = builder.build_layer()?;
+        Ok(Self::serve(axum::Router::new().layer(layer), io).await)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's Socket.IO handle.
+    pub fn io(&self) -> &SocketIo<A> {
+        &self.io
+    }
+
+    /// Stops the server (sockets closed first) and waits for it to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("server task panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<A: Adapter> Drop for InProcess<A> {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Runs `js/probe.mjs` (a plan of client steps, see the script's header) against `base_url`
+/// with the official client, and returns its observations. Panics with the script's output
+/// when a step does not complete in time.
+pub async fn run_probe(base_url: &str, plan: serde_json::Value) -> serde_json::Value {
+    tokio::task::spawn_blocking(crate::ensure_node_modules)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    let output = tokio::time::timeout(
+        crate::SCENARIO_TIMEOUT,
+        tokio::process::Command::new(&node)
+            .arg("probe.mjs")
+            .arg(base_url)
+            .arg(plan.to_string())
+            .current_dir(crate::js_dir())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("probe against {base_url} ran too long; plan {plan}"))
+    .unwrap_or_else(|e| panic!("could not run `{node} probe.mjs`: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "probe failed ({}):\nplan: {plan}\nstdout: {stdout}\nstderr: {stderr}",
+        output.status
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!("probe printed no JSON ({e}):\nstdout: {stdout}\nstderr: {stderr}")
+    })
+}
