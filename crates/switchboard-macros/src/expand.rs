@@ -103,13 +103,11 @@ fn generate(
     let mut asserts = Vec::new();
     let mut seen_events: Vec<LitStr> = Vec::new();
     let no_events: Vec<(LitStr, Option<syn::Expr>)> = Vec::new();
+    /// Event names with their own layers.
+    type EventList = [(LitStr, Option<syn::Expr>)];
     let mut seen_single: Vec<(&'static str, Span)> = Vec::new();
     for (role, span, method) in handlers {
-        let (builder_fn, kind, events): (
-            &'static str,
-            Option<&str>,
-            &[(LitStr, Option<syn::Expr>)],
-        ) = match role {
+        let (builder_fn, kind, events): (&'static str, Option<&str>, &EventList) = match role {
             Role::Event(events) => ("on", None, events),
             Role::Connect => ("on_connect", Some("a connect hook"), &no_events),
             Role::Disconnect => ("on_disconnect", Some("a disconnect handler"), &no_events),

@@ -233,7 +233,7 @@ where
 {
     fn spawn(&self, socket: Arc<Socket<A>>, value: Value, ack_id: Option<i64>, event: &EventName) {
         if let Some(fut) = self.handler.prepare(socket, value, ack_id, event) {
-            tokio::spawn(fut);
+            start_in_order(fut);
         }
     }
 
@@ -270,5 +270,21 @@ pub(crate) struct ViaSwitchboard;
 impl<A: Adapter> MessageHandler<A, ViaSwitchboard> for Dispatch<A> {
     fn call(&self, s: Arc<Socket<A>>, v: Value, ack_id: Option<i64>) {
         self.handler.spawn(s, v, ack_id, &self.event);
+    }
+}
+
+/// Runs `fut` on the calling task until it first waits, then spawns the rest.
+///
+/// socketioxide calls handlers in the order a socket's events arrive; a plain `tokio::spawn`
+/// lets the runtime start them in any order, so two chats sent back to back could be
+/// broadcast in the other order. Started here, everything a handler does before its first
+/// pending `.await` (a broadcast to a room, in memory or queued for Redis) happens in arrival
+/// order, as in the JavaScript server.
+fn start_in_order<F: Future<Output = ()> + Send + 'static>(fut: F) {
+    let mut fut = Box::pin(fut);
+    // A no-op waker is enough: the spawned task polls again at once, with its own waker.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if fut.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(fut);
     }
 }
