@@ -16,6 +16,10 @@
 //! | `tower::load_shed::error::Overloaded` | `overloaded` | `LoadShedLayer` over `RateLimitLayer` or `ConcurrencyLimitLayer` |
 //! | any other | `refused` | your own layer |
 //!
+//! Every handler already runs in a `tracing` span `event{ns, event, sid}` at debug level, and
+//! every guard in `guard{ns, sid}`: set `RUST_LOG=switchboard=debug` to see them, no layer
+//! needed.
+//!
 //! Put `load_shed` outside `rate_limit` and `concurrency_limit`: without it those layers make
 //! events wait instead of refusing them. With [`NamespaceDef::disconnect_abusers`], a socket
 //! refused too often is disconnected.

@@ -14,6 +14,7 @@ use socketioxide::{
 use tower::{BoxError, ServiceExt, util::BoxCloneSyncService};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Instrument;
 
 use super::{
     ConnectAuth, ConnectNamespace, GuardEndpoint, GuardRequest, PassedThrough, extension::Admitted,
@@ -115,7 +116,10 @@ impl Guards {
         for stack in &self.stacks {
             let mut req = handshake_request(socket, &auth);
             req.extensions_mut().extend(admitted.clone());
-            let run = AssertUnwindSafe(stack.clone().oneshot(req)).catch_unwind();
+            let span = tracing::debug_span!("guard", ns = socket.ns(), sid = %socket.id);
+            let run = AssertUnwindSafe(stack.clone().oneshot(req))
+                .catch_unwind()
+                .instrument(span);
             admitted = match tokio::time::timeout(self.timeout, run).await {
                 Ok(Ok(Ok(Ok(ext)))) => ext,
                 Ok(Ok(Ok(Err(refusal)))) => return Err(refusal),

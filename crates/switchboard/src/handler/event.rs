@@ -11,6 +11,7 @@ use socketioxide::{
     handler::{FromMessage, FromMessageParts, MessageHandler, Value},
     socket::Socket,
 };
+use tracing::Instrument;
 
 use crate::ack::{AckError, IntoAck};
 
@@ -91,6 +92,12 @@ fn refuse<A: Adapter, E: std::error::Error + 'static>(
     }
 }
 
+/// The span a handler runs in: `event{ns, event, sid}` at debug level, so enabling
+/// `switchboard=debug` traces every event and costs nothing otherwise.
+fn event_span<A: Adapter>(socket: &Arc<Socket<A>>, name: &str) -> tracing::Span {
+    tracing::debug_span!("event", ns = socket.ns(), event = name, sid = %socket.id)
+}
+
 /// Runs the handler's future and sends its return value as the acknowledgement. A panicking
 /// handler is contained: logged, and acked with `internal_error` when asked.
 async fn run_with_ack<A, Fut>(ack: AckSender<A>, fut: Fut, name: Arc<str>, has_ack: bool)
@@ -133,7 +140,8 @@ where
         let name = event.resolve(&socket, &mut value);
         let ack = AckSender::from_message_parts(&socket, &mut value, &ack_id)
             .unwrap_or_else(|e| match e {});
-        Some(run_with_ack(ack, (self.clone())(), name, ack_id.is_some()))
+        let span = event_span(&socket, &name);
+        Some(run_with_ack(ack, (self.clone())(), name, ack_id.is_some()).instrument(span))
     }
 }
 
@@ -177,7 +185,8 @@ macro_rules! impl_event_handler {
                         return None;
                     }
                 };
-                Some(run_with_ack(ack, (self.clone())($($ty,)* last), name, ack_id.is_some()))
+                let span = event_span(&socket, &name);
+                Some(run_with_ack(ack, (self.clone())($($ty,)* last), name, ack_id.is_some()).instrument(span))
             }
         }
     };
