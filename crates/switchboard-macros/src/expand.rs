@@ -168,6 +168,12 @@ fn generate(
     let path = &args.path;
     let guards = &args.guards;
     let layers = &args.layers;
+    let abusers = args.abusers.as_ref().map(|e| {
+        quote_spanned! {e.span()=>
+            let (__max, __per): (u32, ::core::time::Duration) = #e;
+            let __def = __def.disconnect_abusers(__max, __per);
+        }
+    });
     let self_ty = &item_impl.self_ty;
     let (impl_generics, _, where_clause) = item_impl.generics.split_for_impl();
     let impl_params = &item_impl.generics.params;
@@ -194,6 +200,7 @@ fn generate(
                 let __def = ::switchboard::NamespaceDef::<#adapter>::new(#path)
                     #(.guard(#guards))*
                     #(.layer(#layers))*;
+                #abusers
                 let __this = ::switchboard::__private::Arc::new(self);
                 __def #(#calls)*
             }

@@ -15,6 +15,8 @@ pub(crate) struct NamespaceArgs {
     pub(crate) adapter: Option<Type>,
     pub(crate) guards: Vec<Expr>,
     pub(crate) layers: Vec<Expr>,
+    /// `disconnect_abusers = (max, per)`.
+    pub(crate) abusers: Option<Expr>,
 }
 
 impl Parse for NamespaceArgs {
@@ -31,6 +33,7 @@ impl Parse for NamespaceArgs {
         let mut adapter = None;
         let mut guards = Vec::new();
         let mut layers = Vec::new();
+        let mut abusers = None;
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
             if input.is_empty() {
@@ -47,12 +50,20 @@ impl Parse for NamespaceArgs {
                 guards.push(input.parse::<Expr>()?);
             } else if key.is_ident("layer") {
                 layers.push(input.parse::<Expr>()?);
+            } else if key.is_ident("disconnect_abusers") {
+                if abusers.is_some() {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        "`disconnect_abusers` is given twice",
+                    ));
+                }
+                abusers = Some(input.parse::<Expr>()?);
             } else {
                 let _: Expr = input.parse()?;
                 return Err(syn::Error::new(
                     key.span(),
                     format!(
-                        "unknown #[namespace] option `{}`; the options are: adapter, guard, layer",
+                        "unknown #[namespace] option `{}`; the options are: adapter, guard, layer, disconnect_abusers",
                         quote::quote!(#key).to_string().replace(' ', "")
                     ),
                 ));
@@ -63,6 +74,7 @@ impl Parse for NamespaceArgs {
             adapter,
             guards,
             layers,
+            abusers,
         })
     }
 }

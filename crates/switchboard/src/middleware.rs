@@ -42,12 +42,14 @@
 //! ```
 use std::{
     future::Future,
+    panic::AssertUnwindSafe,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
+use futures_util::FutureExt;
 use socketioxide::{
     adapter::Adapter,
     extract::{AckSender, SocketRef},
@@ -154,21 +156,24 @@ pub(crate) struct AbusePolicy {
 /// One socket's refusals in the current window.
 struct AbuseWindow {
     policy: AbusePolicy,
-    state: Mutex<(Instant, u32)>,
+    /// Start of the window, refusals in it, and whether the socket was already sent away.
+    state: Mutex<(Instant, u32, bool)>,
 }
 
 impl AbuseWindow {
-    /// Records a refusal; true when the socket has now passed the limit.
+    /// Records a refusal; true exactly once: when the socket first passes the limit.
     fn refused(&self) -> bool {
         let Ok(mut state) = self.state.lock() else {
             return false;
         };
         let now = Instant::now();
         if now.duration_since(state.0) > self.policy.per {
-            *state = (now, 0);
+            (state.0, state.1) = (now, 0);
         }
         state.1 += 1;
-        state.1 > self.policy.max
+        let trip = state.1 > self.policy.max && !state.2;
+        state.2 |= trip;
+        trip
     }
 }
 
@@ -184,7 +189,7 @@ impl<A: Adapter> SocketStacks<A> {
             abuse: policy.map(|policy| {
                 Arc::new(AbuseWindow {
                     policy,
-                    state: Mutex::new((Instant::now(), 0)),
+                    state: Mutex::new((Instant::now(), 0, false)),
                 })
             }),
             _marker: std::marker::PhantomData,
@@ -244,17 +249,33 @@ impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
         };
         let this = self.clone();
         tokio::spawn(async move {
-            // The lock is held only while the stack becomes ready and takes the call, so a
-            // slow handler does not hold up the socket's next event.
-            let fut = {
-                let mut svc = this.svc.lock().await;
-                match svc.ready().await {
-                    Ok(svc) => svc.call(call),
-                    Err(error) => return this.refused(&socket, ack_id, &name, error),
+            let run = async {
+                // The lock is held only while the stack becomes ready and takes the call, so a
+                // slow handler does not hold up the socket's next event.
+                let fut = {
+                    let mut svc = this.svc.lock().await;
+                    match svc.ready().await {
+                        Ok(svc) => svc.call(call),
+                        Err(error) => return this.refused(&socket, ack_id, &name, error),
+                    }
+                };
+                if let Err(error) = fut.await {
+                    this.refused(&socket, ack_id, &name, error);
                 }
             };
-            if let Err(error) = fut.await {
-                this.refused(&socket, ack_id, &name, error);
+            // A panicking layer is contained like a panicking handler.
+            if AssertUnwindSafe(run).catch_unwind().await.is_err() {
+                tracing::error!(ns = socket.ns(), sid = %socket.id, event = %name, "event middleware panicked");
+                if ack_id.is_some() {
+                    let mut value = Value::Bytes(bytes::Bytes::new());
+                    let sender = AckSender::from_message_parts(&socket, &mut value, &ack_id)
+                        .unwrap_or_else(|e| match e {});
+                    AckError::new(
+                        crate::ack::codes::INTERNAL_ERROR,
+                        format!("the handler for event `{name}` failed"),
+                    )
+                    .send(sender, &name);
+                }
             }
         });
     }

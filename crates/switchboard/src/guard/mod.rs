@@ -19,17 +19,27 @@
 //!
 //! Browsers cannot set headers on a WebSocket, so a browser client authenticates with
 //! `io("/ns", { auth: { token } })`. When the handshake has no `Authorization` header and the
-//! `auth` payload has a string `token`, the guard's request carries
+//! `auth` payload has a non-empty string `token`, the guard's request carries
 //! `Authorization: Bearer <token>`. Standard layers that check bearer tokens
 //! (`tower_http::validate_request::ValidateRequestHeaderLayer::bearer`, your JWT layer) then
 //! work unchanged for browsers and for Node clients sending the header. A header sent with the
 //! handshake always wins over `auth.token`. Nothing is taken from the query string.
 //!
 //! ```
-//! use switchboard::{NamespaceDef, Switchboard};
+//! use axum::body::Body;
+//! use http::{Response, StatusCode, header::AUTHORIZATION};
+//! use switchboard::{NamespaceDef, Switchboard, guard::GuardRequest};
 //! use tower_http::validate_request::ValidateRequestHeaderLayer;
 //!
-//! let admin = NamespaceDef::new("/admin").guard(ValidateRequestHeaderLayer::bearer("s3cret"));
+//! let admin = NamespaceDef::new("/admin").guard(ValidateRequestHeaderLayer::custom(
+//!     |req: &mut GuardRequest| match req.headers().get(AUTHORIZATION) {
+//!         Some(v) if v == "Bearer s3cret" => Ok(()),
+//!         _ => Err(Response::builder()
+//!             .status(StatusCode::UNAUTHORIZED)
+//!             .body(Body::from("a valid token is required"))
+//!             .unwrap()),
+//!     },
+//! ));
 //! let (layer, io) = Switchboard::builder().namespace(admin).build_layer().unwrap();
 //! # let _ = (layer, io);
 //! ```

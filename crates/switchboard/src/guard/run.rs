@@ -151,7 +151,7 @@ fn handshake_request<A: Adapter>(socket: &Arc<Socket<A>>, auth: &ConnectAuth) ->
     *req.headers_mut() = parts.headers.clone();
     *req.extensions_mut() = parts.extensions.clone();
     if !req.headers().contains_key(AUTHORIZATION)
-        && let Some(token) = auth.token()
+        && let Some(token) = auth.token().filter(|t| !t.is_empty())
         && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
     {
         req.headers_mut().insert(AUTHORIZATION, value);

@@ -35,8 +35,6 @@ struct Inner<A: Adapter> {
     guards: Guards,
     events: Vec<EventEntry<A>>,
     on_any: EventEntry<A>,
-    /// Whether `on_any` is the user's (middleware applies) or the default refusal.
-    user_on_any: bool,
     layers: Vec<BoxedEventLayer<A>>,
     abuse: Option<AbusePolicy>,
     on_disconnect: Option<Attach<A>>,
@@ -71,12 +69,10 @@ impl<A: Adapter> NamespaceHandler<A> {
             ..
         } = def;
         guards.stacks.extend(own_guards);
-        let user_on_any = on_any.is_some();
         Self {
             inner: Arc::new(Inner {
                 events,
                 on_any: on_any.unwrap_or_else(unknown_event),
-                user_on_any,
                 layers,
                 abuse,
                 on_disconnect,
@@ -114,14 +110,14 @@ impl<A: Adapter> NamespaceHandler<A> {
             }
         }
         match &stacks {
-            Some(stacks) if inner.user_on_any && !inner.layers.is_empty() => {
-                socket.on_fallback(stacks.stack(
-                    inner.on_any.handler.clone(),
-                    EventName(None),
-                    &[],
-                    &inner.layers,
-                ))
-            }
+            // The default catch-all passes the namespace's layers too: a flood of unknown
+            // events is rate limited like any other.
+            Some(stacks) if !inner.layers.is_empty() => socket.on_fallback(stacks.stack(
+                inner.on_any.handler.clone(),
+                EventName(None),
+                &[],
+                &inner.layers,
+            )),
             _ => socket.on_fallback(dispatch(&inner.on_any)),
         }
         if let Some(on_disconnect) = &inner.on_disconnect {
