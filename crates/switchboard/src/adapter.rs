@@ -5,7 +5,7 @@
 //! written generically (`SocketRef<A>` with `A: Adapter` on the method) runs unchanged on
 //!
 //! - [`LocalAdapter`], in memory, the default of [`Switchboard::builder`]: one process;
-//! - [`RedisAdapter`](crate::redis::RedisAdapter) (cargo feature `redis`), built with
+//! - `redis::RedisAdapter` (cargo feature `redis`), built with
 //!   [`Switchboard::builder_redis`]: rooms and broadcasts span every instance connected to
 //!   one Redis;
 //! - any other socketioxide adapter, with [`Switchboard::builder_with_adapter`].
@@ -38,7 +38,7 @@
 //! ```
 //!
 //! [`Switchboard::builder`]: crate::Switchboard::builder
-//! [`Switchboard::builder_redis`]: crate::Switchboard
+//! [`Switchboard::builder_redis`]: crate::Switchboard#method.builder_redis
 //! [`Switchboard::builder_with_adapter`]: crate::Switchboard::builder_with_adapter
 //! [`SwitchboardBuilder::build_layer_async`]: crate::SwitchboardBuilder::build_layer_async
 //! [`BuildError`]: crate::BuildError
@@ -50,7 +50,7 @@ pub use socketioxide_core::adapter::DefinedAdapter;
 use crate::BuildError;
 
 /// A room adapter whose start-up the builder can wait for: [`LocalAdapter`], and
-/// [`RedisAdapter`](crate::redis::RedisAdapter) with the `redis` feature.
+/// `redis::RedisAdapter` with the `redis` feature.
 ///
 /// Needed by [`build_layer_async`](crate::SwitchboardBuilder::build_layer_async). Sealed: the
 /// builder has to know how each adapter reports a failed start.

@@ -56,6 +56,11 @@ mod guide {
     #[cfg(feature = "client-bundle")]
     #[doc = include_str!("../../../docs/client.md")]
     struct Client;
+    #[doc = include_str!("../../../docs/guards.md")]
+    struct Guards;
+    #[cfg(feature = "redis")]
+    #[doc = include_str!("../../../docs/clustering.md")]
+    struct Clustering;
 }
 
 #[doc(hidden)]

@@ -3,12 +3,15 @@
 //! room of the same namespace, if the sender is a member of it.
 //!
 //! Run with `cargo run -p seed-chat` and open <http://127.0.0.1:3000>. `PORT` changes the port;
-//! `CHAT_TOKEN=secret` makes both namespaces require that token.
+//! `CHAT_TOKEN=secret` makes both namespaces require that token; `REDIS_URL=redis://host:6379`
+//! shares the rooms with every instance on that Redis (docs/clustering.md).
 use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::{Router, response::Html, routing::get};
 use serde::Deserialize;
 use switchboard::prelude::*;
+use switchboard::redis::{RedisConfig, RedisConnection, RedisError};
+use switchboard::{SwitchboardBuilder, adapter::ReadyAdapter};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tracing_subscriber::EnvFilter;
 
@@ -113,6 +116,8 @@ fn chat_token() -> Result<Option<String>, String> {
 
 /// The check behind `ValidateRequestHeaderLayer`: a 401 whose body tells the client what is
 /// wrong (the client reads it as `connect_error`'s `message`).
+// The response as the error is tower-http's `ValidateRequest` contract, not a choice here.
+#[allow(clippy::result_large_err)]
 fn require_token(
     token: String,
 ) -> impl FnMut(&mut http::Request<axum::body::Body>) -> Result<(), http::Response<axum::body::Body>>
@@ -161,12 +166,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
 
-    let mut builder = Switchboard::builder().namespace(Sports).namespace(Movies);
+    // Display, not Debug: the message names the URL and says what to check.
+    match redis_from_env().await.map_err(|e| e.to_string())? {
+        Some(redis) => serve_chat(Switchboard::builder_redis(&redis), port).await,
+        None => serve_chat(Switchboard::builder(), port).await,
+    }
+}
+
+/// `REDIS_URL` (e.g. `redis://127.0.0.1:6379`): the room adapter is then Redis, and every
+/// instance with the same `REDIS_URL` shares rooms. Unreachable: start-up fails, naming it.
+async fn redis_from_env() -> Result<Option<RedisConnection>, RedisError> {
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let redis = RedisConfig::from_url(&url)?.connect().await?;
+    tracing::info!(
+        url = redis.url(),
+        "REDIS_URL is set: rooms are shared through Redis"
+    );
+    Ok(Some(redis))
+}
+
+/// The namespaces, the optional token guard and the page, on any room adapter.
+async fn serve_chat<A: ReadyAdapter>(
+    builder: SwitchboardBuilder<A>,
+    port: u16,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut builder = builder.namespace(Sports).namespace(Movies);
     if let Some(token) = chat_token()? {
         tracing::info!("CHAT_TOKEN is set: both namespaces require it");
         builder = builder.guard_all(ValidateRequestHeaderLayer::custom(require_token(token)));
     }
-    let (layer, io) = builder.build_layer()?;
+    let (layer, io) = builder.build_layer_async().await?;
     let app = Router::new()
         .route("/", get(|| async { Html(include_str!("page.html")) }))
         .layer(layer);

@@ -10,10 +10,15 @@
 //!   re-subscribes every channel on the new connection;
 //! - a health task pings Redis, so the link comes back even when nothing is being published,
 //!   and tracks whether it is up;
-//! - while the link is down, a publish is not attempted: it is counted, logged and reported as
-//!   done, so socketioxide-redis goes on to serve the local sockets at once; a query of the
-//!   number of instances answers "this one only", so `fetch_sockets`, `rooms` and
-//!   `emit_with_ack` answer with local sockets instead of failing (also counted).
+//! - a publish is queued, not awaited: one task sends the queue in order, in pipelined
+//!   batches. A broadcast then costs the handler no round trip to Redis, and the messages of
+//!   one socket leave in the order its events arrived (socketioxide-redis would otherwise run
+//!   the publishes of concurrent handlers in any order);
+//! - a message that cannot be published (link down, queue full, Redis error) is counted and
+//!   logged, and reported to socketioxide-redis as sent, so that it goes on to serve the local
+//!   sockets at once; while the link is down, a query of the number of instances answers
+//!   "this one only", so `fetch_sockets`, `rooms` and `emit_with_ack` answer with local
+//!   sockets instead of failing (also counted).
 use std::{
     collections::HashMap,
     convert::Infallible,
@@ -50,8 +55,14 @@ struct Shared {
     conn: ConnectionManager,
     link: Arc<Link>,
     handlers: Arc<Handlers>,
+    outbox: mpsc::Sender<(String, Vec<u8>)>,
     command_timeout: Duration,
 }
+
+/// Messages waiting to be published before new ones are refused (and counted).
+pub(crate) const OUTBOX_CAPACITY: usize = 16 * 1024;
+/// Most `PUBLISH`es sent in one pipeline.
+const BATCH: usize = 256;
 
 /// Whether Redis is reachable, the counters, and the log lines about both.
 pub(crate) struct Link {
@@ -106,16 +117,22 @@ impl Link {
         }
     }
 
-    fn publish_failed(&self, chan: &str, error: Option<&redis::RedisError>) {
-        let n = Counters::bump(&self.counters.publish_failures);
-        match error {
-            Some(error) => tracing::warn!(
-                url = %self.url, chan, %error, failures = n,
-                "a message for other instances was not published; local sockets were served"
+    /// `count` messages for other instances were not published; `why` is logged as a warning
+    /// when given (otherwise the outage was already reported).
+    fn publish_failed(&self, count: u64, why: Option<&dyn std::fmt::Display>) {
+        let total = self
+            .counters
+            .publish_failures
+            .fetch_add(count, Ordering::Relaxed)
+            + count;
+        match why {
+            Some(why) => tracing::warn!(
+                url = %self.url, %why, count, failures = total,
+                "messages for other instances were not published; local sockets were served"
             ),
             None => tracing::debug!(
-                url = %self.url, chan, failures = n,
-                "Redis is unreachable: a message for other instances was not published"
+                url = %self.url, count, failures = total,
+                "Redis is unreachable: messages for other instances were not published"
             ),
         }
     }
@@ -176,10 +193,13 @@ impl RedisDriver {
             after: command_timeout.saturating_mul(4),
         })?
         .map_err(|source| RedisError::Unreachable { url, source })?;
+        let (outbox, queue) = mpsc::channel(OUTBOX_CAPACITY);
+        tokio::spawn(publisher(queue, conn.clone(), link.clone()));
         let shared = Arc::new(Shared {
             conn,
             link,
             handlers,
+            outbox,
             command_timeout,
         });
         tokio::spawn(watch(Arc::downgrade(&shared), health_interval));
@@ -280,28 +300,60 @@ async fn watch(shared: Weak<Shared>, interval: Duration) {
     }
 }
 
-impl Driver for RedisDriver {
-    type Error = RedisError;
-
-    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
-        let link = &self.shared.link;
+/// Publishes the queued messages in order, as pipelines of up to [`BATCH`]; ends when the
+/// driver is dropped.
+async fn publisher(
+    mut queue: mpsc::Receiver<(String, Vec<u8>)>,
+    mut conn: ConnectionManager,
+    link: Arc<Link>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let count = batch.len() as u64;
         if !link.is_up() {
-            link.publish_failed(&chan, None);
-            return Ok(());
+            link.publish_failed(count, None);
+            batch.clear();
+            continue;
         }
-        let mut conn = self.shared.conn.clone();
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&chan).arg(val);
-        match cmd.query_async::<redis::Value>(&mut conn).await {
-            Ok(_) => {
-                Counters::bump(&link.counters.published);
+        let mut pipe = redis::pipe();
+        for (chan, payload) in batch.drain(..) {
+            pipe.cmd("PUBLISH").arg(chan).arg(payload).ignore();
+        }
+        match pipe.query_async::<()>(&mut conn).await {
+            Ok(()) => {
+                link.counters.published.fetch_add(count, Ordering::Relaxed);
             }
             Err(error) => {
                 link.on_error(&error);
-                link.publish_failed(&chan, Some(&error));
+                link.publish_failed(count, Some(&error));
             }
         }
-        // Reported as sent: socketioxide-redis would otherwise skip this instance's sockets.
+    }
+}
+
+impl Driver for RedisDriver {
+    type Error = RedisError;
+
+    /// Queues the message; reported as sent even when it cannot be, since socketioxide-redis
+    /// would otherwise skip this instance's own sockets (the failure is counted and logged).
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        let link = &self.shared.link;
+        if !link.is_up() {
+            link.publish_failed(1, None);
+            return Ok(());
+        }
+        match self.shared.outbox.try_send((chan, val)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => link.publish_failed(
+                1,
+                Some(&format_args!(
+                    "{OUTBOX_CAPACITY} messages are already waiting for Redis"
+                )),
+            ),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                link.publish_failed(1, Some(&"the publisher task has stopped"))
+            }
+        }
         Ok(())
     }
 

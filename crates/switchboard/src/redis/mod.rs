@@ -30,7 +30,7 @@
 //!     .namespace(Sports)
 //!     .build_layer_async() // waits until every namespace is subscribed
 //!     .await?;
-//! let app = axum::Router::new().layer(layer);
+//! let app: axum::Router = axum::Router::new().layer(layer);
 //! // `redis.stats()` at any time: connected, messages published, failures, reconnects.
 //! # let _ = (app, io); Ok(())
 //! # }
@@ -298,5 +298,37 @@ impl ReadyAdapter for RedisAdapter {
                 reason: "a namespace path has no `#` with the Redis adapter",
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RedisConfig, RedisError};
+
+    #[test]
+    fn a_bad_url_is_refused_with_the_url() {
+        let err = RedisConfig::from_url("redis//nowhere").map(|_| ());
+        assert!(
+            matches!(&err, Err(RedisError::InvalidUrl { url, .. }) if url == "redis//nowhere"),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_an_error_naming_the_url() {
+        // Port 1 on loopback: nothing listens there.
+        let config = match RedisConfig::from_url("redis://:hunter2@127.0.0.1:1") {
+            Ok(config) => config.with_connect_timeout(std::time::Duration::from_secs(2)),
+            Err(error) => panic!("{error}"),
+        };
+        let Err(error) = config.connect().await else {
+            panic!("connected to 127.0.0.1:1");
+        };
+        let message = error.to_string();
+        assert!(
+            message.starts_with("cannot reach Redis at redis://:***@127.0.0.1:1"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }
