@@ -8,14 +8,11 @@ use socketioxide::{
 };
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 
-use tower_layer::Layer;
-use tower_service::Service;
-
 use crate::{
     BuildError, SwitchboardLayer,
     adapter::ReadyAdapter,
     error::check_path,
-    guard::{self, GuardEndpoint, GuardRequest, Guards},
+    guard::{GuardLayer, Guards},
     namespace::{Namespace, NamespaceDef, NamespaceHandler},
     params::NsPattern,
 };
@@ -115,17 +112,8 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     /// Protects every namespace with a Tower middleware stack run on each CONNECT, before the
     /// namespace's own guards; see [`NamespaceDef::guard`] and the [`guard`](crate::guard)
     /// module.
-    pub fn guard_all<L, B>(mut self, layer: L) -> Self
-    where
-        L: Layer<GuardEndpoint>,
-        L::Service:
-            Service<GuardRequest, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-        <L::Service as Service<GuardRequest>>::Future: Send + 'static,
-        <L::Service as Service<GuardRequest>>::Error: Into<tower::BoxError>,
-        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-        B::Error: Into<tower::BoxError>,
-    {
-        self.guards.stacks.push(guard::boxed(layer));
+    pub fn guard_all<B>(mut self, layer: impl GuardLayer<B>) -> Self {
+        self.guards.stacks.push(layer.into_guard());
         self
     }
 

@@ -106,9 +106,24 @@ impl<A: Adapter> std::fmt::Debug for EventCall<A> {
 pub type EventService<A> = BoxService<EventCall<A>, (), BoxError>;
 
 /// A user's layer with its type erased.
-pub(crate) type BoxedEventLayer<A> = Arc<dyn Fn(EventService<A>) -> EventService<A> + Send + Sync>;
+#[doc(hidden)]
+pub type BoxedEventLayer<A> = Arc<dyn Fn(EventService<A>) -> EventService<A> + Send + Sync>;
 
-pub(crate) fn boxed_layer<A, L>(layer: L) -> BoxedEventLayer<A>
+/// A Tower layer that can wrap event handlers: its service takes an [`EventCall`], answers
+/// `()`, is `Send`, and its errors convert to [`BoxError`]. Implemented for every such layer;
+/// you never implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot wrap event handlers",
+    label = "not an event layer",
+    note = "an event layer is a Tower layer whose service takes `switchboard::middleware::EventCall<A>`, answers `()` and is `Send + 'static`; the layer itself is `Send + Sync + 'static`"
+)]
+pub trait EventLayer<A: Adapter>: Layer<EventService<A>> + Send + Sync + 'static {
+    /// Erases the layer's type.
+    #[doc(hidden)]
+    fn into_boxed(self) -> BoxedEventLayer<A>;
+}
+
+impl<A, L> EventLayer<A> for L
 where
     A: Adapter,
     L: Layer<EventService<A>> + Send + Sync + 'static,
@@ -116,7 +131,9 @@ where
     <L::Service as Service<EventCall<A>>>::Future: Send + 'static,
     <L::Service as Service<EventCall<A>>>::Error: Into<BoxError>,
 {
-    Arc::new(move |inner| BoxService::new(layer.layer(inner).map_err(Into::into)))
+    fn into_boxed(self) -> BoxedEventLayer<A> {
+        Arc::new(move |inner| BoxService::new(self.layer(inner).map_err(Into::into)))
+    }
 }
 
 /// The innermost service: extracts the arguments and runs the handler.

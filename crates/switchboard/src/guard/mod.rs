@@ -47,7 +47,8 @@ mod extension;
 mod run;
 
 pub use extension::{GuardExtension, GuardExtensionMissing};
-pub(crate) use run::{BoxedGuard, Guards, boxed};
+pub use run::GuardLayer;
+pub(crate) use run::{BoxedGuard, Guards};
 
 use std::{convert::Infallible, future::Ready, task::Poll};
 

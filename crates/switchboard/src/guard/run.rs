@@ -29,8 +29,22 @@ pub(crate) type Verdict = Result<http::Extensions, String>;
 /// The longest response body read to explain a refusal.
 const MAX_REASON_BYTES: usize = 512;
 
-/// Boxes a user's layer applied to [`GuardEndpoint`].
-pub(crate) fn boxed<L, B>(layer: L) -> BoxedGuard
+/// A Tower layer that can guard a namespace: its service takes a [`GuardRequest`] and answers
+/// an HTTP response (body `B`), is `Clone + Send + Sync`, and its errors convert to
+/// [`BoxError`]. Implemented for every such layer; you never implement it yourself.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot guard a namespace",
+    label = "not a guard layer",
+    note = "a guard is a Tower layer whose service takes `switchboard::guard::GuardRequest` (an `http::Request<axum::body::Body>`), answers an `http::Response`, and is `Clone + Send + Sync + 'static`",
+    note = "tower's `RateLimit` is not `Clone`: use `concurrency_limit` with `load_shed`, or a limiter that keeps its state behind an `Arc`"
+)]
+pub trait GuardLayer<B>: Layer<GuardEndpoint> {
+    /// Applies the layer to [`GuardEndpoint`] and erases the result.
+    #[doc(hidden)]
+    fn into_guard(self) -> BoxedGuard;
+}
+
+impl<L, B> GuardLayer<B> for L
 where
     L: Layer<GuardEndpoint>,
     L::Service: Service<GuardRequest, Response = http::Response<B>> + Clone + Send + Sync + 'static,
@@ -39,17 +53,19 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let svc = layer.layer(GuardEndpoint);
-    BoxCloneSyncService::new(tower::service_fn(move |req: GuardRequest| {
-        let svc = svc.clone();
-        async move {
-            let res: Result<_, BoxError> = svc.oneshot(req).await.map_err(Into::into);
-            Ok(match res {
-                Ok(res) => verdict(res).await,
-                Err(error) => Err(describe_error(error)),
-            })
-        }
-    }))
+    fn into_guard(self) -> BoxedGuard {
+        let svc = self.layer(GuardEndpoint);
+        BoxCloneSyncService::new(tower::service_fn(move |req: GuardRequest| {
+            let svc = svc.clone();
+            async move {
+                let res: Result<_, BoxError> = svc.oneshot(req).await.map_err(Into::into);
+                Ok(match res {
+                    Ok(res) => verdict(res).await,
+                    Err(error) => Err(describe_error(error)),
+                })
+            }
+        }))
+    }
 }
 
 async fn verdict<B>(res: http::Response<B>) -> Verdict

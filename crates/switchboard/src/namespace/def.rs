@@ -7,13 +7,10 @@ use socketioxide::{
     socket::Socket,
 };
 
-use tower_layer::Layer;
-use tower_service::Service;
-
 use crate::{
-    guard::{self, BoxedGuard, GuardEndpoint, GuardRequest},
+    guard::{BoxedGuard, GuardLayer},
     handler::{BoxedConnectHook, ConnectHook, Erase, ErasedEvent, EventHandler, EventName},
-    middleware::{self, AbusePolicy, BoxedEventLayer, EventCall, EventService},
+    middleware::{AbusePolicy, BoxedEventLayer, EventLayer},
 };
 
 fn entry<A, H, T>(
@@ -100,21 +97,17 @@ impl<A: Adapter> NamespaceDef<A> {
 
     /// Handles `event` with `handler` behind a Tower middleware stack of this event alone
     /// (inside the namespace's [`layer`](Self::layer)s). See [`middleware`](crate::middleware).
-    pub fn on_layered<H, T, L>(
+    pub fn on_layered<H, T>(
         mut self,
         event: impl Into<Cow<'static, str>>,
-        layer: L,
+        layer: impl EventLayer<A>,
         handler: H,
     ) -> Self
     where
         H: EventHandler<A, T>,
         T: Send + Sync + 'static,
-        L: Layer<EventService<A>> + Send + Sync + 'static,
-        L::Service: Service<EventCall<A>, Response = ()> + Send + 'static,
-        <L::Service as Service<EventCall<A>>>::Future: Send + 'static,
-        <L::Service as Service<EventCall<A>>>::Error: Into<tower::BoxError>,
     {
-        let layers = vec![middleware::boxed_layer(layer)];
+        let layers = vec![layer.into_boxed()];
         self.events.push(entry(event.into(), handler, layers));
         self
     }
@@ -122,14 +115,8 @@ impl<A: Adapter> NamespaceDef<A> {
     /// Wraps every event handler of the namespace (the catch-all included) in a Tower
     /// middleware stack, instantiated per socket: a timeout, a rate limit, a concurrency limit.
     /// Several calls nest, the first one outermost. See [`middleware`](crate::middleware).
-    pub fn layer<L>(mut self, layer: L) -> Self
-    where
-        L: Layer<EventService<A>> + Send + Sync + 'static,
-        L::Service: Service<EventCall<A>, Response = ()> + Send + 'static,
-        <L::Service as Service<EventCall<A>>>::Future: Send + 'static,
-        <L::Service as Service<EventCall<A>>>::Error: Into<tower::BoxError>,
-    {
-        self.layers.push(middleware::boxed_layer(layer));
+    pub fn layer(mut self, layer: impl EventLayer<A>) -> Self {
+        self.layers.push(layer.into_boxed());
         self
     }
 
@@ -191,17 +178,8 @@ impl<A: Adapter> NamespaceDef<A> {
     /// `tower_http`'s `ValidateRequestHeaderLayer` and `AsyncRequireAuthorizationLayer`,
     /// `tower::timeout`, `tower::limit` (with `load_shed` to refuse instead of wait),
     /// `axum::middleware::from_fn`, a `ServiceBuilder` of several.
-    pub fn guard<L, B>(mut self, layer: L) -> Self
-    where
-        L: Layer<GuardEndpoint>,
-        L::Service:
-            Service<GuardRequest, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-        <L::Service as Service<GuardRequest>>::Future: Send + 'static,
-        <L::Service as Service<GuardRequest>>::Error: Into<tower::BoxError>,
-        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-        B::Error: Into<tower::BoxError>,
-    {
-        self.guards.push(guard::boxed(layer));
+    pub fn guard<B>(mut self, layer: impl GuardLayer<B>) -> Self {
+        self.guards.push(layer.into_guard());
         self
     }
 
