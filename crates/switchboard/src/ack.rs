@@ -37,12 +37,14 @@ use socketioxide::{adapter::Adapter, extract::AckSender};
 pub trait IntoAck {
     /// Sends the acknowledgement (if any) through `ack`.
     ///
-    /// `event` is the event name the ack answers, used in logs only.
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str);
+    /// `event` is the event name the ack answers, used in logs; `wants_ack` says whether the
+    /// client waits for one. An error the client will not hear of (it asked for no ack) is
+    /// logged as a warning, so it is never lost in silence.
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool);
 }
 
 impl IntoAck for () {
-    fn send_ack<A: Adapter>(self, _: AckSender<A>, _: &str) {}
+    fn send_ack<A: Adapter>(self, _: AckSender<A>, _: &str, _: bool) {}
 }
 
 /// Wraps a value to send as the acknowledgement from a handler that cannot fail.
@@ -57,22 +59,40 @@ impl IntoAck for () {
 pub struct Ack<T>(pub T);
 
 impl<T: Serialize> IntoAck for Ack<T> {
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str) {
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, _: bool) {
         send(ack, &self.0, event);
     }
 }
 
 impl<T: Serialize, E: fmt::Display> IntoAck for Result<T, E> {
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str) {
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool) {
         match self {
             Ok(value) => send(ack, &value, event),
             Err(error) => {
-                let message = error.to_string();
-                tracing::debug!(event, %message, "handler returned an error, acking it");
-                let body = AckError::from_parts(None, message);
-                send(ack, &body.body(), event)
+                let error = AckError::from_parts(None, error.to_string());
+                report(&error, event, wants_ack);
+                error.send(ack, event)
             }
         }
+    }
+}
+
+/// Logs a handler's error: at debug level when the client receives it in the ack, as a
+/// warning (and counted) when it asked for no ack and would otherwise never know.
+fn report(error: &AckError, event: &str, wants_ack: bool) {
+    if wants_ack {
+        tracing::debug!(
+            event,
+            message = error.message(),
+            "handler returned an error; acking it"
+        );
+    } else {
+        tracing::warn!(
+            event,
+            message = error.message(),
+            "handler returned an error and the client asked for no acknowledgement"
+        );
+        metrics::counter!("switchboard_unacked_errors_total").increment(1);
     }
 }
 
@@ -151,10 +171,13 @@ impl AckError {
 /// `AckError` deliberately does not implement `Display`: that keeps this impl apart from the
 /// one for `Result<T, E: Display>`.
 impl<T: Serialize> IntoAck for Result<T, AckError> {
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str) {
+    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool) {
         match self {
             Ok(value) => send(ack, &value, event),
-            Err(error) => error.send(ack, event),
+            Err(error) => {
+                report(&error, event, wants_ack);
+                error.send(ack, event)
+            }
         }
     }
 }

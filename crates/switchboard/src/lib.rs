@@ -18,7 +18,10 @@ pub mod redis;
 mod serve;
 
 pub use ack::{Ack, AckError, IntoAck};
-pub use builder::{DEFAULT_GUARD_TIMEOUT, Switchboard, SwitchboardBuilder};
+pub use builder::{
+    DEFAULT_GUARD_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_WS_READ_BUFFER_SIZE, Switchboard,
+    SwitchboardBuilder,
+};
 pub use error::BuildError;
 pub use layer::{SwitchboardLayer, SwitchboardService};
 pub use namespace::{Namespace, NamespaceDef};

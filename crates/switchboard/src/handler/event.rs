@@ -108,7 +108,7 @@ where
 {
     {
         match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(res) => res.send_ack(ack, &name),
+            Ok(res) => res.send_ack(ack, &name, has_ack),
             Err(_) => {
                 tracing::error!(event = %name, "event handler panicked");
                 if has_ack {
