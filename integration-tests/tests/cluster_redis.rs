@@ -50,17 +50,15 @@ async fn seed_chat_instances_share_rooms() {
     // 200 chats sent back to back arrive whole and in order on the other instance.
     let burst: Vec<String> = (0..200).map(|i| format!("burst {i}")).collect();
     assert_eq!(o["burstAtB"], json!(burst), "burst at the other instance");
-    // The sender's own copies come in order too, but a burst larger than the server's
-    // per-socket buffer (max_buffer_size, 128 packets by default) can overflow it, since the
-    // sender's socket receives the whole burst while it sends it: some may be missing.
+    // The sender's own copies arrive whole and in order too: at switchboard's default
+    // per-socket buffer (1024 packets) the sender's copies and acks fit while it sends.
     let at_a: Vec<u64> = o["burstAtA"]
         .as_array()
         .expect("burstAtA")
         .iter()
         .filter_map(|m| m.as_str()?.strip_prefix("burst ")?.parse().ok())
         .collect();
-    assert!(at_a.windows(2).all(|w| w[0] < w[1]), "in order: {at_a:?}");
-    assert!(at_a.len() >= 128, "{o}");
+    assert_eq!(at_a, (0..200).collect::<Vec<u64>>(), "the sender's own copies: {o}");
     eprintln!(
         "200-chat burst across instances took {} ms; the sender got {} of its own copies",
         o["burstMs"],
