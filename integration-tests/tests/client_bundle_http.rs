@@ -15,18 +15,6 @@ use std::time::Duration;
 
 use integration_tests::SeedChat;
 
-/// Every file the `socket.io-client` package ships in `dist/`, as served under `/socket.io/`.
-const FILES: [&str; 8] = [
-    "socket.io.js",
-    "socket.io.js.map",
-    "socket.io.min.js",
-    "socket.io.min.js.map",
-    "socket.io.msgpack.min.js",
-    "socket.io.msgpack.min.js.map",
-    "socket.io.esm.min.js",
-    "socket.io.esm.min.js.map",
-];
-
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One HTTP response as it came off the wire.
@@ -190,7 +178,10 @@ fn gzip_decode(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn every_file_is_served_with_its_type_length_and_caching_headers() {
     let server = SeedChat::spawn(&[]);
-    for name in FILES {
+    // The list itself is checked against the npm package in crates/switchboard/tests.
+    let files: Vec<&str> = switchboard::client_bundle::file_names().collect();
+    assert_eq!(files.len(), 8);
+    for name in files {
         let target = format!("/socket.io/{name}");
         let reply = get(&server, &target, &[]);
         let show = reply.describe();

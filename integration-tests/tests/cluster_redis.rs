@@ -58,7 +58,11 @@ async fn seed_chat_instances_share_rooms() {
         .iter()
         .filter_map(|m| m.as_str()?.strip_prefix("burst ")?.parse().ok())
         .collect();
-    assert_eq!(at_a, (0..200).collect::<Vec<u64>>(), "the sender's own copies: {o}");
+    assert_eq!(
+        at_a,
+        (0..200).collect::<Vec<u64>>(),
+        "the sender's own copies: {o}"
+    );
     eprintln!(
         "200-chat burst across instances took {} ms; the sender got {} of its own copies",
         o["burstMs"],
