@@ -185,7 +185,7 @@ fn generate(
             quote!(__A: ::switchboard::socketioxide::adapter::Adapter,),
         )
     } else {
-        (quote!(#impl_generics), quote!())
+        (quote!(impl #impl_generics), quote!())
     };
     quote! {
         #[automatically_derived]

@@ -126,3 +126,36 @@ async fn handler_methods_stay_ordinary_methods() {
     let def: NamespaceDef = switchboard::Namespace::into_def(Math);
     assert_eq!(def.path(), "/math");
 }
+
+/// `SocketRef` without a type parameter ties a namespace to the in-memory adapter.
+struct InMemory;
+
+#[switchboard::namespace("/in-memory")]
+impl InMemory {
+    #[on_connect]
+    async fn welcome(&self, socket: SocketRef) {
+        socket.join("everyone");
+    }
+}
+
+/// `adapter = ..` pins the adapter explicitly.
+struct Pinned;
+
+#[switchboard::namespace("/pinned", adapter = LocalAdapter)]
+impl Pinned {
+    #[on("ping")]
+    async fn ping(&self) -> Ack<&'static str> {
+        Ack("pong")
+    }
+}
+
+#[test]
+fn namespaces_tied_to_the_in_memory_adapter_build() {
+    let (_layer, io) = Switchboard::builder()
+        .namespace(InMemory)
+        .namespace(Pinned)
+        .build_layer()
+        .unwrap();
+    assert!(io.of("/in-memory").is_some());
+    assert!(io.of("/pinned").is_some());
+}
