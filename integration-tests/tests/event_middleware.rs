@@ -212,14 +212,25 @@ async fn a_flooding_socket_is_disconnected_and_counted_once() {
         lifecycle[1]["kind"], "disconnect",
         "the flooder was disconnected: {o}"
     );
-    assert_eq!(lifecycle[1]["reason"], "io server disconnect", "{o}");
+    // Usually `io server disconnect`. When the flood keeps arriving after the socket was
+    // removed, socketioxide closes the whole connection instead (`transport close`) and what
+    // was still queued for it, acks included, is lost (docs/guards.md, "What belongs
+    // upstream"). Either way the flooder is gone, and only the acks it got are checked.
+    let reason = lifecycle[1]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason == "io server disconnect" || reason == "transport close",
+        "{o}"
+    );
     assert_eq!(o["flooder"]["connected"], false, "{o}");
     let codes = tally(&o["codes"]);
-    assert_eq!(codes.get("ok"), Some(&2), "{o}");
-    assert!(
-        codes.get("overloaded").copied().unwrap_or(0) >= 3,
-        "refused at least `max` times before the disconnect: {o}"
-    );
+    assert!(codes.get("ok").copied().unwrap_or(0) <= 2, "{o}");
+    if reason == "io server disconnect" {
+        assert_eq!(codes.get("ok"), Some(&2), "{o}");
+        assert!(
+            codes.get("overloaded").copied().unwrap_or(0) >= 3,
+            "refused at least `max` times before the disconnect: {o}"
+        );
+    }
     // The other socket of the namespace is untouched.
     assert_eq!(o["calm"]["connected"], true, "{o}");
     assert_eq!(o["calmCodes"], json!(["ok", "ok"]), "{o}");

@@ -259,19 +259,25 @@ async fn shutting_down_closes_sockets_first() {
         )
         .await
     });
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let sockets = server
-        .io()
-        .of("/acks")
-        .unwrap()
-        .fetch_sockets()
-        .await
-        .unwrap();
-    assert_eq!(
-        sockets.len(),
-        1,
-        "the client should be connected before shutdown"
-    );
+    // Wait (bounded) until the client is connected before shutting down.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let sockets = server
+            .io()
+            .of("/acks")
+            .unwrap()
+            .fetch_sockets()
+            .await
+            .unwrap();
+        if sockets.len() == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client should connect before shutdown"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     tokio::time::timeout(Duration::from_secs(5), server.stop())
         .await
         .expect("shutdown within the grace period")
