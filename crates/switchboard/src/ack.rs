@@ -96,6 +96,17 @@ fn report(error: &AckError, event: &str, wants_ack: bool) {
     }
 }
 
+/// The ack sender of one event, from its socket and ack id.
+pub(crate) fn sender<A: Adapter>(
+    socket: &std::sync::Arc<socketioxide::socket::Socket<A>>,
+    ack_id: Option<i64>,
+) -> AckSender<A> {
+    use socketioxide::handler::FromMessageParts;
+    // The extractor reads only the socket and the ack id; the value is not looked at.
+    let mut unused = socketioxide::handler::Value::Bytes(bytes::Bytes::new());
+    AckSender::from_message_parts(socket, &mut unused, &ack_id).unwrap_or_else(|e| match e {})
+}
+
 fn send<A: Adapter, T: Serialize + ?Sized>(ack: AckSender<A>, value: &T, event: &str) {
     if let Err(error) = ack.send(value) {
         tracing::warn!(event, %error, "could not send the acknowledgement");
@@ -137,6 +148,14 @@ impl AckError {
         Self::new(
             codes::UNKNOWN_EVENT,
             format!("namespace `{namespace}` has no handler for event `{event}`"),
+        )
+    }
+
+    /// Code `internal_error`: the handler (or its middleware) panicked; the server logged it.
+    pub fn internal_error(event: &str) -> Self {
+        Self::new(
+            codes::INTERNAL_ERROR,
+            format!("the handler for event `{event}` failed"),
         )
     }
 

@@ -52,8 +52,8 @@ use std::{
 use futures_util::FutureExt;
 use socketioxide::{
     adapter::Adapter,
-    extract::{AckSender, SocketRef},
-    handler::{FromMessageParts, MessageHandler, Value},
+    extract::SocketRef,
+    handler::{MessageHandler, Value},
     socket::Socket,
 };
 use tower::{BoxError, ServiceExt, util::BoxService};
@@ -284,14 +284,8 @@ impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(ns = socket.ns(), sid = %socket.id, event = %name, "event middleware panicked");
                 if ack_id.is_some() {
-                    let mut value = Value::Bytes(bytes::Bytes::new());
-                    let sender = AckSender::from_message_parts(&socket, &mut value, &ack_id)
-                        .unwrap_or_else(|e| match e {});
-                    AckError::new(
-                        crate::ack::codes::INTERNAL_ERROR,
-                        format!("the handler for event `{name}` failed"),
-                    )
-                    .send(sender, &name);
+                    AckError::internal_error(&name)
+                        .send(crate::ack::sender(&socket, ack_id), &name);
                 }
             }
         });
@@ -327,10 +321,7 @@ impl<A: Adapter> Layered<A> {
         metrics::counter!("switchboard_events_refused_total", "ns" => ns.to_owned(), "reason" => reason)
             .increment(1);
         if ack_id.is_some() {
-            let mut value = Value::Bytes(bytes::Bytes::new());
-            let sender = AckSender::from_message_parts(socket, &mut value, &ack_id)
-                .unwrap_or_else(|e| match e {});
-            ack.send(sender, event);
+            ack.send(crate::ack::sender(socket, ack_id), event);
         }
         if let Some(abuse) = &self.abuse
             && abuse.refused()

@@ -84,11 +84,7 @@ fn refuse<A: Adapter, E: std::error::Error + 'static>(
         )
     };
     if ack_id.is_some() {
-        ack.send(
-            AckSender::from_message_parts(socket, &mut value, &ack_id)
-                .unwrap_or_else(|e| match e {}),
-            &name,
-        );
+        ack.send(crate::ack::sender(socket, ack_id), &name);
     }
 }
 
@@ -112,11 +108,7 @@ where
             Err(_) => {
                 tracing::error!(event = %name, "event handler panicked");
                 if has_ack {
-                    AckError::new(
-                        crate::ack::codes::INTERNAL_ERROR,
-                        format!("the handler for event `{name}` failed"),
-                    )
-                    .send(ack, &name);
+                    AckError::internal_error(&name).send(ack, &name);
                 }
             }
         }
@@ -138,8 +130,7 @@ where
         event: &EventName,
     ) -> Option<impl Future<Output = ()> + Send + 'static> {
         let name = event.resolve(&socket, &mut value);
-        let ack = AckSender::from_message_parts(&socket, &mut value, &ack_id)
-            .unwrap_or_else(|e| match e {});
+        let ack = crate::ack::sender(&socket, ack_id);
         let span = event_span(&socket, &name);
         Some(run_with_ack(ack, (self.clone())(), name, ack_id.is_some()).instrument(span))
     }
@@ -166,8 +157,7 @@ macro_rules! impl_event_handler {
                 event: &EventName,
             ) -> Option<impl Future<Output = ()> + Send + 'static> {
                 let name = event.resolve(&socket, &mut value);
-                let ack = AckSender::from_message_parts(&socket, &mut value, &ack_id)
-                    .unwrap_or_else(|e| match e {});
+                let ack = crate::ack::sender(&socket, ack_id);
                 $(
                     let $ty = match $ty::from_message_parts(&socket, &mut value, &ack_id) {
                         Ok(v) => v,
