@@ -36,6 +36,8 @@ struct Inner<A: Adapter> {
     events: Vec<EventEntry<A>>,
     on_any: EventEntry<A>,
     layers: Vec<BoxedEventLayer<A>>,
+    /// Whether any event has middleware, decided once at registration.
+    layered: bool,
     abuse: Option<AbusePolicy>,
     on_disconnect: Option<Attach<A>>,
     on_connect: Option<BoxedConnectHook<A>>,
@@ -69,10 +71,12 @@ impl<A: Adapter> NamespaceHandler<A> {
             ..
         } = def;
         guards.stacks.extend(own_guards);
+        let layered = !layers.is_empty() || events.iter().any(|e| !e.layers.is_empty());
         Self {
             inner: Arc::new(Inner {
                 events,
                 on_any: on_any.unwrap_or_else(unknown_event),
+                layered,
                 layers,
                 abuse,
                 on_disconnect,
@@ -92,9 +96,7 @@ impl<A: Adapter> NamespaceHandler<A> {
                 .extensions
                 .insert(NsParams::from_match(pattern, socket.ns()));
         }
-        let stacks = (!inner.layers.is_empty()
-            || inner.events.iter().any(|e| !e.layers.is_empty()))
-        .then(|| SocketStacks::new(inner.abuse));
+        let stacks = inner.layered.then(|| SocketStacks::new(inner.abuse));
         for entry in &inner.events {
             match &stacks {
                 Some(stacks) if !(entry.layers.is_empty() && inner.layers.is_empty()) => socket.on(
