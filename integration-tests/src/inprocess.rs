@@ -51,6 +51,11 @@ impl<A: Adapter> InProcess<A> {
         Ok(Self::serve(axum::Router::new().layer(layer), io).await)
     }
 
+    /// The loopback address the server listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -61,7 +66,8 @@ impl<A: Adapter> InProcess<A> {
         &self.io
     }
 
-    /// Stops the server (sockets closed first) and waits for it to finish.
+    /// Stops the server (as on SIGTERM: see `switchboard::serve_with_shutdown`) and waits for
+    /// it to finish.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -8,7 +8,9 @@
 //!
 //! - [`ensure_node_modules`] installs the pinned JavaScript dependencies (`npm ci`) if needed.
 //! - [`run_scenario`] / [`run_scenario_async`] run one scenario and return its observations.
-//! - [`SeedChat`] runs the `seed-chat` example binary on a free port for one test.
+//! - [`run_script`] runs another script of the same shape (`metrics.mjs`, …).
+//! - [`SeedChat`] runs the `seed-chat` example binary on a free port for one test;
+//!   [`SeedChat::spawn_binary`] with [`package_binary`] runs another example the same way.
 //! - [`run_browser`] opens a page in headless Chromium (`js/browser.mjs`, driven by
 //!   `playwright-core`) and returns its observations; [`chromium_path`] finds the browser and
 //!   [`test_output_dir`] gives each test a folder for screenshots.
@@ -176,8 +178,15 @@ fn stale_module(dir: &Path) -> Option<String> {
 ///
 /// Blocks the calling thread: from async code use [`run_scenario_async`].
 pub fn run_scenario(name: &str, base_url: &str, extra_args: &[&str]) -> Value {
+    run_script("scenario.mjs", name, base_url, extra_args)
+}
+
+/// Like [`run_scenario`], for another script of `integration-tests/js/` that follows the same
+/// contract (`node <script> <name> <base_url> <flags…>`, one JSON object on the last line of
+/// stdout), e.g. `metrics.mjs`.
+pub fn run_script(script: &str, name: &str, base_url: &str, extra_args: &[&str]) -> Value {
     ensure_node_modules();
-    let mut cmd = scenario_command(name, base_url, extra_args);
+    let mut cmd = script_command(script, name, base_url, extra_args);
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -195,7 +204,8 @@ pub async fn run_scenario_async(name: &str, base_url: &str, extra_args: &[&str])
     tokio::task::spawn_blocking(ensure_node_modules)
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let mut cmd = tokio::process::Command::from(scenario_command(name, base_url, extra_args));
+    let mut cmd =
+        tokio::process::Command::from(script_command("scenario.mjs", name, base_url, extra_args));
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -215,9 +225,9 @@ pub async fn run_scenario_async(name: &str, base_url: &str, extra_args: &[&str])
     parse_scenario_output(name, base_url, extra_args, Ok(output))
 }
 
-fn scenario_command(name: &str, base_url: &str, extra_args: &[&str]) -> Command {
+fn script_command(script: &str, name: &str, base_url: &str, extra_args: &[&str]) -> Command {
     let mut cmd = Command::new(node());
-    cmd.arg("scenario.mjs")
+    cmd.arg(script)
         .arg(name)
         .arg(base_url)
         .args(extra_args)
@@ -428,31 +438,42 @@ impl Drop for SeedChat {
 /// That follows `CARGO_TARGET_DIR`, `--target-dir` and `--release` without parsing them.
 pub fn seed_chat_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    // Serializes the build when several tests of one binary ask at once.
-    static BUILD: Mutex<()> = Mutex::new(());
     BINARY
-        .get_or_init(|| {
-            let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(path) = std::env::var_os("SEED_CHAT_BIN") {
+        .get_or_init(|| match std::env::var_os("SEED_CHAT_BIN") {
+            Some(path) => {
                 let path = PathBuf::from(path);
                 assert!(
                     path.is_file(),
                     "SEED_CHAT_BIN={} is not a file",
                     path.display()
                 );
-                return path;
+                path
             }
-            let profile_dir = profile_dir();
-            build_seed_chat(&profile_dir);
-            let path = profile_dir.join(format!("seed-chat{}", std::env::consts::EXE_SUFFIX));
-            assert!(
-                path.is_file(),
-                "`cargo build -p seed-chat` succeeded but {} does not exist",
-                path.display()
-            );
-            path
+            None => package_binary("seed-chat"),
         })
         .clone()
+}
+
+/// Path of the binary named like workspace package `package` (an example such as
+/// `prometheus-example`), built like [`seed_chat_binary`] (once per package and process, with
+/// the profile of the running test binary).
+pub fn package_binary(package: &str) -> PathBuf {
+    // Serializes the builds (and remembers them) when several tests of one binary ask at once.
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, path)) = built.iter().find(|(p, _)| p == package) {
+        return path.clone();
+    }
+    let profile_dir = profile_dir();
+    build_package(&profile_dir, package);
+    let path = profile_dir.join(format!("{package}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "`cargo build -p {package}` succeeded but {} does not exist",
+        path.display()
+    );
+    built.push((package.to_owned(), path.clone()));
+    path
 }
 
 /// `<target>/<profile>` of the running test binary.
@@ -470,7 +491,7 @@ fn profile_dir() -> PathBuf {
     }
 }
 
-fn build_seed_chat(profile_dir: &Path) {
+fn build_package(profile_dir: &Path, package: &str) {
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev".to_owned(),
         Some(other) => other.to_owned(),
@@ -484,9 +505,9 @@ fn build_seed_chat(profile_dir: &Path) {
     cmd.args([
         "build",
         "-p",
-        "seed-chat",
+        package,
         "--bin",
-        "seed-chat",
+        package,
         "--profile",
         &profile,
     ]);
@@ -504,10 +525,10 @@ fn build_seed_chat(profile_dir: &Path) {
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .status()
-        .unwrap_or_else(|e| panic!("could not run `cargo build -p seed-chat`: {e}"));
+        .unwrap_or_else(|e| panic!("could not run `cargo build -p {package}`: {e}"));
     assert!(
         status.success(),
-        "`cargo build -p seed-chat` failed ({status}); see its output above"
+        "`cargo build -p {package}` failed ({status}); see its output above"
     );
 }
 

@@ -22,9 +22,8 @@ use integration_tests::inprocess::InProcess;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use serde_json::{Value, json};
 use switchboard::{
-    Ack, NamespaceDef, Switchboard,
+    Ack, InMemory, NamespaceDef, Switchboard,
     middleware::{EventCall, EventService},
-    socketioxide::adapter::LocalAdapter,
 };
 use tower::{BoxError, Layer, Service, ServiceBuilder, timeout::TimeoutLayer};
 
@@ -75,7 +74,7 @@ fn refused(ns: &str, reason: &str) -> u64 {
     )
 }
 
-async fn start(namespace: NamespaceDef) -> InProcess<LocalAdapter> {
+async fn start(namespace: NamespaceDef) -> InProcess<InMemory> {
     snapshotter();
     InProcess::start(Switchboard::builder().namespace(namespace))
         .await
@@ -327,7 +326,7 @@ impl<S> Drop for Watched<S> {
     }
 }
 
-impl Service<EventCall<LocalAdapter>> for Watched<EventService<LocalAdapter>> {
+impl Service<EventCall<InMemory>> for Watched<EventService<InMemory>> {
     type Response = ();
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
@@ -336,7 +335,7 @@ impl Service<EventCall<LocalAdapter>> for Watched<EventService<LocalAdapter>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, call: EventCall<LocalAdapter>) -> Self::Future {
+    fn call(&mut self, call: EventCall<InMemory>) -> Self::Future {
         if call.event() == "explode" {
             panic!("the middleware exploded");
         }

@@ -153,6 +153,12 @@ impl Acks {
         panic!("handler failure on purpose")
     }
 
+    #[on("slow")]
+    async fn slow(&self) -> Ack<&'static str> {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        Ack("done")
+    }
+
     #[on_any]
     async fn other(&self, Event(name): Event) -> Ack<String> {
         Ack(format!("caught {name}"))
@@ -241,7 +247,7 @@ async fn the_macro_free_builder_and_state_extractor_work_alike() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutting_down_closes_sockets_first() {
+async fn shutting_down_lets_running_handlers_ack_then_disconnects_every_socket() {
     let server = InProcess::start(Switchboard::builder().namespace(Acks))
         .await
         .unwrap();
@@ -250,16 +256,23 @@ async fn shutting_down_closes_sockets_first() {
         run_probe(
             &url,
             json!({
-                "clients": { "a": { "ns": "/acks", "transports": ["websocket"] } },
+                "clients": {
+                    "a": { "ns": "/acks", "transports": ["websocket"] },
+                    "b": { "ns": "/acks", "transports": ["polling"] },
+                },
                 "steps": [
                     { "op": "connect", "client": "a" },
+                    { "op": "connect", "client": "b" },
+                    // In flight (800 ms) when the shutdown starts.
+                    { "op": "ack", "client": "a", "event": "slow" },
                     { "op": "waitDisconnect", "client": "a" },
+                    { "op": "waitDisconnect", "client": "b" },
                 ],
             }),
         )
         .await
     });
-    // Wait (bounded) until the client is connected before shutting down.
+    // Wait (bounded) until both clients are connected, then until the slow handler runs.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let sockets = server
@@ -269,19 +282,39 @@ async fn shutting_down_closes_sockets_first() {
             .fetch_sockets()
             .await
             .unwrap();
-        if sockets.len() == 1 {
+        if sockets.len() == 2 {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the client should connect before shutdown"
+            "the clients should connect before shutdown"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = server.addr();
+    let started = std::time::Instant::now();
     tokio::time::timeout(Duration::from_secs(5), server.stop())
         .await
         .expect("shutdown within the grace period")
         .expect("server stops cleanly");
+    let took = started.elapsed();
     let out = probe.await.unwrap();
-    assert_eq!(out["disconnects"]["a"], json!(["transport close"]));
+    assert_eq!(out["results"]["slow"], json!("done"), "{out}");
+    assert_eq!(
+        out["disconnects"]["a"],
+        json!(["io server disconnect"]),
+        "{out}"
+    );
+    assert_eq!(
+        out["disconnects"]["b"],
+        json!(["io server disconnect"]),
+        "{out}"
+    );
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    // No longer accepting.
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the listener should be closed after shutdown"
+    );
 }

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use switchboard::{
     Ack, NamespaceDef, Switchboard, SwitchboardBuilder,
     guard::{ConnectAuth, ConnectNamespace, GuardEndpoint, GuardExtension, GuardRequest},
-    socketioxide::extract::{Data, SocketRef},
+    prelude::{Data, SocketRef},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -346,9 +346,7 @@ fn vault() -> NamespaceDef {
         )
 }
 
-async fn start(
-    builder: SwitchboardBuilder,
-) -> InProcess<switchboard::socketioxide::adapter::LocalAdapter> {
+async fn start(builder: SwitchboardBuilder) -> InProcess<switchboard::InMemory> {
     InProcess::start(builder).await.expect("the server builds")
 }
 

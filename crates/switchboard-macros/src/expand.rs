@@ -96,7 +96,7 @@ fn generate(
     let adapter: Type = match (&args.adapter, generic) {
         (Some(ty), _) => ty.clone(),
         (None, true) => syn::parse_quote!(__A),
-        (None, false) => syn::parse_quote!(::switchboard::socketioxide::adapter::LocalAdapter),
+        (None, false) => syn::parse_quote!(::switchboard::InMemory),
     };
 
     let mut calls = Vec::new();

@@ -60,14 +60,14 @@ pub struct Ack<T>(pub T);
 
 impl<T: Serialize> IntoAck for Ack<T> {
     fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, _: bool) {
-        send(ack, &self.0, event);
+        send(ack, &self.0, event, true);
     }
 }
 
 impl<T: Serialize, E: fmt::Display> IntoAck for Result<T, E> {
     fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool) {
         match self {
-            Ok(value) => send(ack, &value, event),
+            Ok(value) => send(ack, &value, event, true),
             Err(error) => {
                 let error = AckError::from_parts(None, error.to_string());
                 report(&error, event, wants_ack);
@@ -107,9 +107,55 @@ pub(crate) fn sender<A: Adapter>(
     AckSender::from_message_parts(socket, &mut unused, &ack_id).unwrap_or_else(|e| match e {})
 }
 
-fn send<A: Adapter, T: Serialize + ?Sized>(ack: AckSender<A>, value: &T, event: &str) {
-    if let Err(error) = ack.send(value) {
-        tracing::warn!(event, %error, "could not send the acknowledgement");
+fn send<A: Adapter, T: Serialize + ?Sized>(ack: AckSender<A>, value: &T, event: &str, ok: bool) {
+    let outcome = match ack.send(value) {
+        Ok(()) if ok => Outcome::Ok,
+        Ok(()) => Outcome::Error,
+        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
+            Outcome::QueueFull
+        }
+        Err(error) => {
+            tracing::warn!(event, %error, "could not send the acknowledgement");
+            Outcome::Failed
+        }
+    };
+    OUTCOME.with(|o| o.set(Some(outcome)));
+}
+
+/// What became of the acknowledgement sent on this thread, for [`deliver`].
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Ok,
+    Error,
+    QueueFull,
+    Failed,
+}
+
+thread_local! {
+    static OUTCOME: std::cell::Cell<Option<Outcome>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `send`, which sends (at most) one acknowledgement to `socket`, and accounts for it:
+/// counted in `switchboard_acks_sent_total`, and an acknowledgement that found the
+/// connection's queue full makes the socket a slow consumer (see [`crate::delivery`]) instead
+/// of vanishing.
+pub(crate) fn deliver<A: Adapter>(socket: &socketioxide::socket::Socket<A>, send: impl FnOnce()) {
+    OUTCOME.with(|o| o.set(None));
+    send();
+    let Some(outcome) = OUTCOME.with(|o| o.take()) else {
+        return;
+    };
+    match outcome {
+        Outcome::Ok | Outcome::Error => {
+            if let Some(metrics) = crate::namespace::ns_metrics(socket) {
+                metrics.ack_sent(matches!(outcome, Outcome::Ok));
+            }
+        }
+        Outcome::QueueFull => {
+            tracing::warn!(ns = socket.ns(), sid = %socket.id, "acknowledgement found the connection queue full");
+            crate::delivery::ack_undeliverable(socket.ns(), socket.id);
+        }
+        Outcome::Failed => {}
     }
 }
 
@@ -181,7 +227,7 @@ impl AckError {
 
     /// Sends this error as the acknowledgement, if the client asked for one.
     pub fn send<A: Adapter>(&self, ack: AckSender<A>, event: &str) {
-        send(ack, &self.body(), event);
+        send(ack, &self.body(), event, false);
     }
 }
 
@@ -192,7 +238,7 @@ impl AckError {
 impl<T: Serialize> IntoAck for Result<T, AckError> {
     fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool) {
         match self {
-            Ok(value) => send(ack, &value, event),
+            Ok(value) => send(ack, &value, event, true),
             Err(error) => {
                 report(&error, event, wants_ack);
                 error.send(ack, event)

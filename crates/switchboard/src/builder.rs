@@ -2,8 +2,7 @@
 use std::{borrow::Cow, collections::HashSet, time::Duration};
 
 use socketioxide::{
-    SocketIo, SocketIoBuilder, SocketIoConfig, TransportType,
-    adapter::{Adapter, LocalAdapter},
+    SocketIo, SocketIoBuilder, SocketIoConfig, TransportType, adapter::Adapter,
     service::SocketIoService,
 };
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
@@ -11,6 +10,7 @@ use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use crate::{
     BuildError, SwitchboardLayer,
     adapter::ReadyAdapter,
+    delivery::{DeliveryConfig, InMemory},
     error::check_path,
     guard::{GuardLayer, Guards},
     namespace::{Namespace, NamespaceDef, NamespaceHandler},
@@ -44,9 +44,12 @@ fn defaults<A: Adapter>(builder: SocketIoBuilder<A>) -> SocketIoBuilder<A> {
 pub struct Switchboard;
 
 impl Switchboard {
-    /// A builder with the in-memory room adapter, for a single instance.
-    pub fn builder() -> SwitchboardBuilder<LocalAdapter> {
-        SwitchboardBuilder::from_socketio(defaults(SocketIo::builder()))
+    /// A builder with the in-memory room adapter ([`InMemory`]), for a single instance, with
+    /// switchboard's delivery guarantee (`docs/delivery.md`) at its default bounds.
+    pub fn builder() -> SwitchboardBuilder<InMemory> {
+        SwitchboardBuilder::from_socketio(defaults(
+            SocketIo::builder().with_adapter::<InMemory>(DeliveryConfig::default()),
+        ))
     }
 
     /// A builder with another room adapter (`state` is that adapter's state, for example a
@@ -63,7 +66,7 @@ impl Switchboard {
 /// Every socketioxide setting is reachable: the common ones have a method of the same name
 /// here, and [`socketio`](Self::socketio) hands over socketioxide's own builder for the rest.
 #[must_use = "a builder does nothing until `build_layer` or `build_svc` is called"]
-pub struct SwitchboardBuilder<A: Adapter = LocalAdapter> {
+pub struct SwitchboardBuilder<A: Adapter = InMemory> {
     socketio: SocketIoBuilder<A>,
     namespaces: Vec<NamespaceDef<A>>,
     req_path: Cow<'static, str>,
@@ -198,6 +201,7 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
         spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         let layer = SwitchboardLayer {
             socketio,
+            ping_interval: io.config().engine_config.ping_interval,
             #[cfg(feature = "client-bundle")]
             client: crate::client_bundle::ClientBundleLayer::new()
                 .path(&self.req_path)
@@ -221,6 +225,16 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
         let (svc, io) = self.socketio.build_svc();
         spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         Ok((svc, io))
+    }
+}
+
+impl SwitchboardBuilder<InMemory> {
+    /// The bounds on what is kept for a socket that reads slower than it is sent to (default
+    /// [`DeliveryConfig::default`]: 4 MiB of backlog, 10 s without progress); past them the
+    /// socket is disconnected as a slow consumer. See [`crate::delivery`].
+    pub fn delivery(mut self, config: DeliveryConfig) -> Self {
+        self.socketio = self.socketio.with_adapter::<InMemory>(config);
+        self
     }
 }
 

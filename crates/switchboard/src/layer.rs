@@ -1,6 +1,14 @@
 //! The Tower layer a switchboard is mounted with.
+use std::{
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
 use socketioxide::{adapter::Adapter, layer::SocketIoLayer, service::SocketIoService};
 use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::delivery::Handshake;
 
 /// Mounts Socket.IO on a router: `Router::new().route(..).layer(layer)`.
 ///
@@ -11,6 +19,8 @@ use tower_layer::Layer;
 /// working unchanged.
 pub struct SwitchboardLayer<A: Adapter> {
     pub(crate) socketio: SocketIoLayer<A>,
+    /// The engine.io ping interval, stamped on each request with its arrival time.
+    pub(crate) ping_interval: Duration,
     #[cfg(feature = "client-bundle")]
     pub(crate) client: crate::client_bundle::ClientBundleLayer,
 }
@@ -19,6 +29,7 @@ impl<A: Adapter> Clone for SwitchboardLayer<A> {
     fn clone(&self) -> Self {
         Self {
             socketio: self.socketio.clone(),
+            ping_interval: self.ping_interval,
             #[cfg(feature = "client-bundle")]
             client: self.client.clone(),
         }
@@ -33,11 +44,42 @@ impl<A: Adapter> std::fmt::Debug for SwitchboardLayer<A> {
 
 /// The service [`SwitchboardLayer`] wraps an inner service in.
 #[cfg(feature = "client-bundle")]
-pub type SwitchboardService<S, A> = crate::client_bundle::ClientBundle<SocketIoService<S, A>>;
+pub type SwitchboardService<S, A> =
+    Stamped<crate::client_bundle::ClientBundle<SocketIoService<S, A>>>;
 
 /// The service [`SwitchboardLayer`] wraps an inner service in.
 #[cfg(not(feature = "client-bundle"))]
-pub type SwitchboardService<S, A> = SocketIoService<S, A>;
+pub type SwitchboardService<S, A> = Stamped<SocketIoService<S, A>>;
+
+/// Stamps each request with the time it arrived, before the client bundle and socketioxide
+/// see it: a socket's handshake request then tells when its engine.io heartbeat began, which
+/// the delivery of backlogs keeps clear of (see [`crate::delivery`]).
+#[derive(Debug, Clone)]
+pub struct Stamped<S> {
+    inner: S,
+    ping_interval: Duration,
+}
+
+impl<S, B> Service<http::Request<B>> for Stamped<S>
+where
+    S: Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        request.extensions_mut().insert(Handshake {
+            at: Instant::now(),
+            ping_interval: self.ping_interval,
+        });
+        self.inner.call(request)
+    }
+}
 
 impl<S: Clone, A: Adapter> Layer<S> for SwitchboardLayer<A> {
     type Service = SwitchboardService<S, A>;
@@ -46,6 +88,9 @@ impl<S: Clone, A: Adapter> Layer<S> for SwitchboardLayer<A> {
         let socketio = self.socketio.layer(inner);
         #[cfg(feature = "client-bundle")]
         let socketio = self.client.layer(socketio);
-        socketio
+        Stamped {
+            inner: socketio,
+            ping_interval: self.ping_interval,
+        }
     }
 }

@@ -6,10 +6,12 @@ pub mod adapter;
 mod builder;
 #[cfg(feature = "client-bundle")]
 pub mod client_bundle;
+pub mod delivery;
 mod error;
 pub mod guard;
 pub mod handler;
 mod layer;
+pub mod metrics;
 pub mod middleware;
 pub mod namespace;
 mod params;
@@ -22,6 +24,7 @@ pub use builder::{
     DEFAULT_GUARD_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_WS_READ_BUFFER_SIZE, Switchboard,
     SwitchboardBuilder,
 };
+pub use delivery::{DeliveryConfig, InMemory};
 pub use error::BuildError;
 pub use layer::{SwitchboardLayer, SwitchboardService};
 pub use namespace::{Namespace, NamespaceDef};
@@ -38,13 +41,26 @@ pub use socketioxide;
 
 /// What a namespace module usually needs.
 pub mod prelude {
-    pub use crate::{Ack, AckError, NsParams, Switchboard, guard::GuardExtension, namespace};
+    pub use crate::{
+        Ack, AckError, InMemory, NsParams, Switchboard, guard::GuardExtension, namespace,
+    };
     pub use socketioxide::{
-        SocketIo,
         adapter::{Adapter, LocalAdapter},
-        extract::{AckSender, Data, Event, Extension, HttpExtension, SocketRef, State, TryData},
+        extract::{Data, Event, Extension, HttpExtension, State, TryData},
         socket::DisconnectReason,
     };
+
+    /// socketioxide's `SocketRef`, on switchboard's default adapter ([`InMemory`]) unless
+    /// another is named.
+    pub type SocketRef<A = InMemory> = socketioxide::extract::SocketRef<A>;
+
+    /// socketioxide's `AckSender`, on switchboard's default adapter ([`InMemory`]) unless
+    /// another is named.
+    pub type AckSender<A = InMemory> = socketioxide::extract::AckSender<A>;
+
+    /// socketioxide's `SocketIo` handle, on switchboard's default adapter ([`InMemory`]) unless
+    /// another is named.
+    pub type SocketIo<A = InMemory> = socketioxide::SocketIo<A>;
 }
 
 /// The guide's code blocks, compiled and run as doc tests.
@@ -61,6 +77,12 @@ mod guide {
     struct Client;
     #[doc = include_str!("../../../docs/guards.md")]
     struct Guards;
+    #[doc = include_str!("../../../docs/delivery.md")]
+    struct Delivery;
+    #[doc = include_str!("../../../docs/hostile-input.md")]
+    struct HostileInput;
+    #[doc = include_str!("../../../docs/observability.md")]
+    struct Observability;
     #[cfg(feature = "redis")]
     #[doc = include_str!("../../../docs/clustering.md")]
     struct Clustering;

@@ -16,9 +16,10 @@
 //! | `tower::load_shed::error::Overloaded` | `overloaded` | `LoadShedLayer` over `RateLimitLayer` or `ConcurrencyLimitLayer` |
 //! | any other | `refused` | your own layer |
 //!
-//! Every handler already runs in a `tracing` span `event{ns, event, sid}` at debug level, and
-//! every guard in `guard{ns, sid}`: set `RUST_LOG=switchboard=debug` to see them, no layer
-//! needed.
+//! Every handler already runs in a `tracing` span `event{ns, event, sid}` at debug level, every
+//! guard in `guard{ns, sid}` and every connection in `connect{ns, sid}`: set
+//! `RUST_LOG=switchboard=debug` to see them, no layer needed. The other metrics are listed in
+//! [`crate::metrics`].
 //!
 //! Put `load_shed` outside `rate_limit` and `concurrency_limit`: without it those layers make
 //! events wait instead of refusing them. With [`NamespaceDef::disconnect_abusers`], a socket
@@ -63,6 +64,7 @@ use tower_service::Service;
 use crate::{
     ack::AckError,
     handler::{ErasedEvent, EventName},
+    metrics::NsMetrics,
 };
 
 /// One event on its way to its handler: what event middleware sees.
@@ -197,12 +199,14 @@ impl AbuseWindow {
 /// Builds one socket's middleware stacks.
 pub(crate) struct SocketStacks<A: Adapter> {
     abuse: Option<Arc<AbuseWindow>>,
+    metrics: Arc<NsMetrics>,
     _marker: std::marker::PhantomData<fn() -> A>,
 }
 
 impl<A: Adapter> SocketStacks<A> {
-    pub(crate) fn new(policy: Option<AbusePolicy>) -> Self {
+    pub(crate) fn new(policy: Option<AbusePolicy>, metrics: Arc<NsMetrics>) -> Self {
         Self {
+            metrics,
             abuse: policy.map(|policy| {
                 Arc::new(AbuseWindow {
                     policy,
@@ -214,11 +218,12 @@ impl<A: Adapter> SocketStacks<A> {
     }
 
     /// The message handler for one event: the handler under its own layers, then the
-    /// namespace's (the first one added outermost).
+    /// namespace's (the first one added outermost). `received` counts its arrivals.
     pub(crate) fn stack(
         &self,
         handler: Arc<dyn ErasedEvent<A>>,
         event: EventName,
+        received: metrics::Counter,
         own: &[BoxedEventLayer<A>],
         namespace: &[BoxedEventLayer<A>],
     ) -> Layered<A> {
@@ -230,6 +235,8 @@ impl<A: Adapter> SocketStacks<A> {
             svc: Arc::new(tokio::sync::Mutex::new(svc)),
             event,
             abuse: self.abuse.clone(),
+            received,
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -239,6 +246,8 @@ pub(crate) struct Layered<A: Adapter> {
     svc: Arc<tokio::sync::Mutex<EventService<A>>>,
     event: EventName,
     abuse: Option<Arc<AbuseWindow>>,
+    received: metrics::Counter,
+    metrics: Arc<NsMetrics>,
 }
 
 impl<A: Adapter> Clone for Layered<A> {
@@ -247,6 +256,8 @@ impl<A: Adapter> Clone for Layered<A> {
             svc: self.svc.clone(),
             event: self.event.clone(),
             abuse: self.abuse.clone(),
+            received: self.received.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -256,6 +267,7 @@ pub(crate) struct ViaMiddleware;
 
 impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
     fn call(&self, socket: Arc<Socket<A>>, mut value: Value, ack_id: Option<i64>) {
+        self.received.increment(1);
         let name = self.event.resolve(&socket, &mut value);
         let call = EventCall {
             socket: socket.clone(),
@@ -284,8 +296,10 @@ impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(ns = socket.ns(), sid = %socket.id, event = %name, "event middleware panicked");
                 if ack_id.is_some() {
-                    AckError::internal_error(&name)
-                        .send(crate::ack::sender(&socket, ack_id), &name);
+                    crate::ack::deliver(&socket, || {
+                        AckError::internal_error(&name)
+                            .send(crate::ack::sender(&socket, ack_id), &name)
+                    });
                 }
             }
         });
@@ -318,17 +332,17 @@ impl<A: Adapter> Layered<A> {
             )
         };
         tracing::warn!(ns, sid = %socket.id, event, reason, %error, "event refused by middleware");
-        metrics::counter!("switchboard_events_refused_total", "ns" => ns.to_owned(), "reason" => reason)
-            .increment(1);
+        self.metrics.event_refused(reason);
         if ack_id.is_some() {
-            ack.send(crate::ack::sender(socket, ack_id), event);
+            crate::ack::deliver(socket, || {
+                ack.send(crate::ack::sender(socket, ack_id), event)
+            });
         }
         if let Some(abuse) = &self.abuse
             && abuse.refused()
         {
             tracing::warn!(ns, sid = %socket.id, max = abuse.policy.max, per = ?abuse.policy.per, "socket refused too often: disconnecting it");
-            metrics::counter!("switchboard_abuse_disconnects_total", "ns" => ns.to_owned())
-                .increment(1);
+            self.metrics.abuse_disconnect();
             if let Err(error) = socket.clone().disconnect() {
                 tracing::warn!(%error, "could not disconnect the socket");
             }

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use switchboard::{NamespaceDef, NsParams};
-//! use switchboard::socketioxide::extract::SocketRef;
+//! use switchboard::prelude::SocketRef;
 //!
 //! let tenants = NamespaceDef::new("/tenant/{id}").on_connect(
 //!     async |socket: SocketRef, params: NsParams| {

@@ -127,11 +127,11 @@ async fn handler_methods_stay_ordinary_methods() {
     assert_eq!(def.path(), "/math");
 }
 
-/// `SocketRef` without a type parameter ties a namespace to the in-memory adapter.
-struct InMemory;
+/// `SocketRef` without a type parameter ties a namespace to the default in-memory adapter.
+struct Bare;
 
 #[switchboard::namespace("/in-memory")]
-impl InMemory {
+impl Bare {
     #[on_connect]
     async fn welcome(&self, socket: SocketRef) {
         socket.join("everyone");
@@ -141,7 +141,7 @@ impl InMemory {
 /// `adapter = ..` pins the adapter explicitly.
 struct Pinned;
 
-#[switchboard::namespace("/pinned", adapter = LocalAdapter)]
+#[switchboard::namespace("/pinned", adapter = switchboard::InMemory)]
 impl Pinned {
     #[on("ping")]
     async fn ping(&self) -> Ack<&'static str> {
@@ -152,10 +152,30 @@ impl Pinned {
 #[test]
 fn namespaces_tied_to_the_in_memory_adapter_build() {
     let (_layer, io) = Switchboard::builder()
-        .namespace(InMemory)
+        .namespace(Bare)
         .namespace(Pinned)
         .build_layer()
         .unwrap();
     assert!(io.of("/in-memory").is_some());
     assert!(io.of("/pinned").is_some());
+}
+
+/// socketioxide's own in-memory adapter, without switchboard's delivery guarantee.
+struct Plain;
+
+#[switchboard::namespace("/plain", adapter = LocalAdapter)]
+impl Plain {
+    #[on("ping")]
+    async fn ping(&self) -> Ack<&'static str> {
+        Ack("pong")
+    }
+}
+
+#[test]
+fn socketioxides_local_adapter_still_builds() {
+    let (_layer, io) = Switchboard::builder_with_adapter::<LocalAdapter>(())
+        .namespace(Plain)
+        .build_layer()
+        .unwrap();
+    assert!(io.of("/plain").is_some());
 }

@@ -66,6 +66,17 @@ pub struct ChatSender {
     ns: Arc<str>,
 }
 
+/// A socket.io frame as [`EventReceiver::run_frames`] reports it.
+#[derive(Debug)]
+pub enum Frame<'a> {
+    /// The argument of a `message` event.
+    Message(&'a str),
+    /// Any other event on the namespace, as the whole frame.
+    Event(&'a str),
+    /// The server disconnected the socket from the namespace.
+    Disconnect,
+}
+
 /// Reads a client's frames: answers pings, passes `message` events on.
 pub struct EventReceiver {
     stream: SplitStream<Ws>,
@@ -213,6 +224,37 @@ impl EventReceiver {
                 return Ok(());
             } else if let Some(message) = self.message_argument(text) {
                 on_message(&message);
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`run`](Self::run), but every socket.io frame of the namespace reaches `on_frame`:
+    /// `message` arguments, other events (whole frame), and the namespace's DISCONNECT.
+    /// Returns when the connection closes or the namespace is disconnected.
+    pub async fn run_frames(
+        mut self,
+        mut on_frame: impl FnMut(Frame<'_>),
+    ) -> Result<(), ClientError> {
+        let disconnect = format!("41{}", &self.event_prefix[2..]);
+        while let Some(frame) = self.stream.next().await {
+            let text = match frame? {
+                Message::Text(text) => text,
+                Message::Close(_) => return Ok(()),
+                _ => continue,
+            };
+            let text = text.as_str();
+            if text == "2" {
+                self.sink.lock().await.send(Message::text("3")).await?;
+            } else if text.starts_with('1') {
+                return Ok(());
+            } else if text == disconnect || text == disconnect.trim_end_matches(',') {
+                on_frame(Frame::Disconnect);
+                return Ok(());
+            } else if let Some(message) = self.message_argument(text) {
+                on_frame(Frame::Message(&message));
+            } else if text.starts_with(&self.event_prefix) {
+                on_frame(Frame::Event(text));
             }
         }
         Ok(())

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod client;
+pub mod delivery;
 pub mod machine;
 pub mod report;
 pub mod scenario;

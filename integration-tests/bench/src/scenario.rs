@@ -100,15 +100,15 @@ pub struct Greetings {
 }
 
 /// Clients connected to the server; dropping it closes every connection.
-struct Swarm {
-    tasks: JoinSet<Result<(), ClientError>>,
-    senders: Vec<ChatSender>,
+pub(crate) struct Swarm {
+    pub(crate) tasks: JoinSet<Result<(), ClientError>>,
+    pub(crate) senders: Vec<ChatSender>,
     connect_time: Duration,
 }
 
 /// Connects `n` clients to [`NAMESPACE`], at most `limits.connect_concurrency` at a time.
 /// Each client's frames are read as soon as it is connected, by `handler(i)`.
-async fn connect_swarm<H>(
+pub(crate) async fn connect_swarm<H>(
     addr: SocketAddr,
     n: usize,
     limits: &Limits,
@@ -193,7 +193,7 @@ where
 
 impl Swarm {
     /// The first client that stopped with an error, if any did.
-    fn failure(&mut self) -> Option<String> {
+    pub(crate) fn failure(&mut self) -> Option<String> {
         match self.tasks.try_join_next()? {
             Ok(Ok(())) => Some("a client's connection was closed".to_owned()),
             Ok(Err(e)) => Some(e.to_string()),
@@ -204,7 +204,7 @@ impl Swarm {
 
 /// Waits until `counter` has reached `minimum` and then not moved for `limits.quiet`, or has
 /// not moved for ten times that (some greetings were lost), or the phase times out.
-async fn wait_quiet(counter: &AtomicU64, minimum: u64, limits: &Limits) -> u64 {
+pub(crate) async fn wait_quiet(counter: &AtomicU64, minimum: u64, limits: &Limits) -> u64 {
     let start = Instant::now();
     let mut last = counter.load(Ordering::Relaxed);
     let mut still_since = Instant::now();
@@ -226,7 +226,7 @@ async fn wait_quiet(counter: &AtomicU64, minimum: u64, limits: &Limits) -> u64 {
 }
 
 /// The least number of greetings `n` clients joining one room receive.
-fn greeting_minimum(n: usize) -> u64 {
+pub(crate) fn greeting_minimum(n: usize) -> u64 {
     let n = n as u64;
     n * (n + 1) / 2
 }

@@ -375,6 +375,11 @@ impl Server {
         rss_kib(self.child.id())
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server printed so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_else(|e| format!("<log unreadable: {e}>"))

@@ -13,7 +13,8 @@
 //!   `message` is the response body's text (or the status's reason when the body is empty)
 //!   followed by the status, e.g. `Unauthorized (HTTP 401)`; for an error, its description.
 //!   A guard that panics refuses (logged as an error, the server keeps serving); one slower than
-//!   the guard timeout refuses with `the connection guard did not answer within …`.
+//!   the guard timeout refuses with `the connection guard did not answer within …`. Every
+//!   refusal is counted in [`CONNECT_REFUSALS_TOTAL`](crate::metrics::CONNECT_REFUSALS_TOTAL).
 //!
 //! # `auth.token` as a bearer token
 //!
@@ -48,6 +49,8 @@ mod run;
 
 pub use extension::{GuardExtension, GuardExtensionMissing};
 pub use run::GuardLayer;
+#[doc(hidden)]
+pub use run::Refused;
 pub(crate) use run::{BoxedGuard, Guards};
 
 use std::{convert::Infallible, future::Ready, task::Poll};

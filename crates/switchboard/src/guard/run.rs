@@ -16,6 +16,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
+use crate::metrics::ConnectRefusal;
+
 use super::{
     ConnectAuth, ConnectNamespace, GuardEndpoint, GuardRequest, PassedThrough, extension::Admitted,
 };
@@ -23,8 +25,29 @@ use super::{
 /// A guard stack with its types erased; it never fails, its answer is the verdict.
 pub(crate) type BoxedGuard = BoxCloneSyncService<GuardRequest, Verdict, std::convert::Infallible>;
 
-/// Accepted with the admitted extensions, or refused with the message for the client.
-pub(crate) type Verdict = Result<http::Extensions, String>;
+/// Accepted with the admitted extensions, or refused.
+pub(crate) type Verdict = Result<http::Extensions, Refused>;
+
+/// A refused CONNECT: the message for the client, and why, as the metrics count it. Opaque;
+/// public only because [`GuardLayer`]'s hidden method names it.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Refused {
+    pub(crate) message: String,
+    pub(crate) why: ConnectRefusal,
+}
+
+impl Refused {
+    fn new(why: ConnectRefusal, message: String) -> Self {
+        Self { message, why }
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// The longest response body read to explain a refusal.
 const MAX_REASON_BYTES: usize = 512;
@@ -79,8 +102,11 @@ where
         return match parts.extensions.remove::<PassedThrough>() {
             Some(PassedThrough(ext)) => Ok(ext),
             // A 2xx answered by the stack itself never reached the endpoint: fail closed.
-            None => Err(format!(
-                "the connection guard answered {status} without letting the connection through"
+            None => Err(Refused::new(
+                ConnectRefusal::Failed,
+                format!(
+                    "the connection guard answered {status} without letting the connection through"
+                ),
             )),
         };
     }
@@ -91,16 +117,29 @@ where
         .map(|t| t.trim().to_owned())
         .filter(|t| !t.is_empty());
     let reason = text.unwrap_or_else(|| status.canonical_reason().unwrap_or("Refused").to_owned());
-    Err(format!("{reason} (HTTP {})", status.as_u16()))
+    Err(Refused::new(
+        ConnectRefusal::Guard(status),
+        format!("{reason} (HTTP {})", status.as_u16()),
+    ))
 }
 
-fn describe_error(error: BoxError) -> String {
+/// A stack's error: a `load_shed` refusal counts as the 503 it stands for.
+fn describe_error(error: BoxError) -> Refused {
     if error.is::<tower::timeout::error::Elapsed>() {
-        "the connection guard timed out".to_owned()
+        Refused::new(
+            ConnectRefusal::Timeout,
+            "the connection guard timed out".to_owned(),
+        )
     } else if error.is::<tower::load_shed::error::Overloaded>() {
-        "too many connection attempts; try again later".to_owned()
+        Refused::new(
+            ConnectRefusal::Guard(http::StatusCode::SERVICE_UNAVAILABLE),
+            "too many connection attempts; try again later".to_owned(),
+        )
     } else {
-        format!("connection refused: {error}")
+        Refused::new(
+            ConnectRefusal::Failed,
+            format!("connection refused: {error}"),
+        )
     }
 }
 
@@ -121,7 +160,7 @@ impl Guards {
         &self,
         socket: &Arc<Socket<A>>,
         auth: &Option<Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let auth = ConnectAuth(match auth {
             Some(_) => TryData::<serde_json::Value>::from_connect_parts(socket, auth)
                 .ok()
@@ -142,12 +181,18 @@ impl Guards {
                 Ok(Ok(Err(never))) => match never {},
                 Ok(Err(_panic)) => {
                     tracing::error!(ns = socket.ns(), sid = %socket.id, "connection guard panicked; refusing the connection");
-                    return Err("the connection guard failed".to_owned());
+                    return Err(Refused::new(
+                        ConnectRefusal::Failed,
+                        "the connection guard failed".to_owned(),
+                    ));
                 }
                 Err(_elapsed) => {
-                    return Err(format!(
-                        "the connection guard did not answer within {:?}",
-                        self.timeout
+                    return Err(Refused::new(
+                        ConnectRefusal::Timeout,
+                        format!(
+                            "the connection guard did not answer within {:?}",
+                            self.timeout
+                        ),
                     ));
                 }
             };

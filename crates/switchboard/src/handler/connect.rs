@@ -7,6 +7,7 @@ use socketioxide::{
     handler::{FromConnectParts, Value},
     socket::Socket,
 };
+use tracing::Instrument;
 
 /// An async function or closure run when a socket has connected to a namespace.
 ///
@@ -56,7 +57,8 @@ macro_rules! impl_connect_hook {
                         Err(e) => return refuse(socket, e),
                     };
                 )*
-                tokio::spawn((self.clone())($($ty,)*));
+                // In the socket's `connect` span, which the namespace entered for this call.
+                tokio::spawn((self.clone())($($ty,)*).in_current_span());
             }
         }
     };

@@ -7,7 +7,7 @@ use futures_util::FutureExt;
 use socketioxide::{
     ParserError,
     adapter::Adapter,
-    extract::{AckSender, Event},
+    extract::Event,
     handler::{FromMessage, FromMessageParts, MessageHandler, Value},
     socket::Socket,
 };
@@ -84,7 +84,9 @@ fn refuse<A: Adapter, E: std::error::Error + 'static>(
         )
     };
     if ack_id.is_some() {
-        ack.send(crate::ack::sender(socket, ack_id), &name);
+        crate::ack::deliver(socket, || {
+            ack.send(crate::ack::sender(socket, ack_id), &name)
+        });
     }
 }
 
@@ -96,23 +98,25 @@ fn event_span<A: Adapter>(socket: &Arc<Socket<A>>, name: &str) -> tracing::Span 
 
 /// Runs the handler's future and sends its return value as the acknowledgement. A panicking
 /// handler is contained: logged, and acked with `internal_error` when asked.
-async fn run_with_ack<A, Fut>(ack: AckSender<A>, fut: Fut, name: Arc<str>, has_ack: bool)
+async fn run_with_ack<A, Fut>(socket: Arc<Socket<A>>, ack_id: Option<i64>, fut: Fut, name: Arc<str>)
 where
     A: Adapter,
     Fut: Future + Send + 'static,
     Fut::Output: IntoAck,
 {
-    {
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(res) => res.send_ack(ack, &name, has_ack),
-            Err(_) => {
-                tracing::error!(event = %name, "event handler panicked");
-                if has_ack {
-                    AckError::internal_error(&name).send(ack, &name);
-                }
+    let _running = crate::serve::Running::start();
+    let has_ack = ack_id.is_some();
+    let result = AssertUnwindSafe(fut).catch_unwind().await;
+    let ack = crate::ack::sender(&socket, ack_id);
+    crate::ack::deliver(&socket, || match result {
+        Ok(res) => res.send_ack(ack, &name, has_ack),
+        Err(_) => {
+            tracing::error!(event = %name, "event handler panicked");
+            if has_ack {
+                AckError::internal_error(&name).send(ack, &name);
             }
         }
-    }
+    });
 }
 
 impl<A, F, Fut> EventHandler<A, ()> for F
@@ -130,9 +134,8 @@ where
         event: &EventName,
     ) -> Option<impl Future<Output = ()> + Send + 'static> {
         let name = event.resolve(&socket, &mut value);
-        let ack = crate::ack::sender(&socket, ack_id);
         let span = event_span(&socket, &name);
-        Some(run_with_ack(ack, (self.clone())(), name, ack_id.is_some()).instrument(span))
+        Some(run_with_ack(socket, ack_id, (self.clone())(), name).instrument(span))
     }
 }
 
@@ -157,7 +160,6 @@ macro_rules! impl_event_handler {
                 event: &EventName,
             ) -> Option<impl Future<Output = ()> + Send + 'static> {
                 let name = event.resolve(&socket, &mut value);
-                let ack = crate::ack::sender(&socket, ack_id);
                 $(
                     let $ty = match $ty::from_message_parts(&socket, &mut value, &ack_id) {
                         Ok(v) => v,
@@ -176,7 +178,8 @@ macro_rules! impl_event_handler {
                     }
                 };
                 let span = event_span(&socket, &name);
-                Some(run_with_ack(ack, (self.clone())($($ty,)* last), name, ack_id.is_some()).instrument(span))
+                let fut = (self.clone())($($ty,)* last);
+                Some(run_with_ack(socket, ack_id, fut, name).instrument(span))
             }
         }
     };
@@ -252,6 +255,8 @@ where
 pub(crate) struct Dispatch<A: Adapter> {
     pub(crate) handler: Arc<dyn ErasedEvent<A>>,
     pub(crate) event: EventName,
+    /// This event's `switchboard_events_received_total`, resolved once per namespace.
+    pub(crate) received: metrics::Counter,
 }
 
 impl<A: Adapter> Clone for Dispatch<A> {
@@ -259,6 +264,7 @@ impl<A: Adapter> Clone for Dispatch<A> {
         Self {
             handler: self.handler.clone(),
             event: self.event.clone(),
+            received: self.received.clone(),
         }
     }
 }
@@ -268,6 +274,7 @@ pub(crate) struct ViaSwitchboard;
 
 impl<A: Adapter> MessageHandler<A, ViaSwitchboard> for Dispatch<A> {
     fn call(&self, s: Arc<Socket<A>>, v: Value, ack_id: Option<i64>) {
+        self.received.increment(1);
         self.handler.spawn(s, v, ack_id, &self.event);
     }
 }
@@ -283,7 +290,15 @@ fn start_in_order<F: Future<Output = ()> + Send + 'static>(fut: F) {
     let mut fut = Box::pin(fut);
     // A no-op waker is enough: the spawned task polls again at once, with its own waker.
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let pressure = crate::delivery::Pressure::watch();
     if fut.as_mut().poll(&mut cx).is_pending() {
-        tokio::spawn(fut);
+        // A broadcast of this handler is waiting for a backlogged socket: finish it before
+        // reading this connection's next message, which slows the sender down.
+        match pressure.take() {
+            Some(limit) => crate::delivery::hold_sender(fut, limit),
+            None => {
+                tokio::spawn(fut);
+            }
+        }
     }
 }

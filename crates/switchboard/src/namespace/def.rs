@@ -2,9 +2,9 @@
 use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use socketioxide::{
-    adapter::{Adapter, LocalAdapter},
+    adapter::Adapter,
     handler::DisconnectHandler,
-    socket::Socket,
+    socket::{DisconnectReason, Socket},
 };
 
 use crate::{
@@ -31,8 +31,10 @@ where
     }
 }
 
-/// Attaches one handler to a freshly created socket.
-pub(crate) type Attach<A> = Arc<dyn Fn(&Arc<Socket<A>>) + Send + Sync>;
+/// A disconnect handler with its argument types erased: socketioxide's `call_with_defer`, so
+/// that the namespace's own disconnect bookkeeping can run before it.
+pub(crate) type BoxedDisconnect<A> =
+    Arc<dyn Fn(Arc<Socket<A>>, DisconnectReason, fn(Arc<Socket<A>>)) + Send + Sync>;
 
 /// One event handler, and the layers of that event alone.
 pub(crate) struct EventEntry<A: Adapter> {
@@ -49,14 +51,14 @@ pub(crate) struct EventEntry<A: Adapter> {
 /// handlers, and with a path known only at runtime. See the [module docs](crate::namespace)
 /// for an example.
 #[must_use = "a NamespaceDef does nothing until it is registered with `SwitchboardBuilder::namespace`"]
-pub struct NamespaceDef<A: Adapter = LocalAdapter> {
+pub struct NamespaceDef<A: Adapter = crate::InMemory> {
     pub(crate) path: Cow<'static, str>,
     pub(crate) events: Vec<EventEntry<A>>,
     pub(crate) on_any: Option<EventEntry<A>>,
     pub(crate) layers: Vec<BoxedEventLayer<A>>,
     pub(crate) abuse: Option<AbusePolicy>,
     pub(crate) on_connect: Option<BoxedConnectHook<A>>,
-    pub(crate) on_disconnect: Option<Attach<A>>,
+    pub(crate) on_disconnect: Option<BoxedDisconnect<A>>,
     pub(crate) guards: Vec<BoxedGuard>,
 }
 
@@ -163,8 +165,8 @@ impl<A: Adapter> NamespaceDef<A> {
         H: DisconnectHandler<A, T> + Clone + Send + Sync + 'static,
         T: Send + Sync + 'static,
     {
-        self.on_disconnect = Some(Arc::new(move |socket| {
-            socket.on_disconnect(handler.clone())
+        self.on_disconnect = Some(Arc::new(move |socket, reason, defer| {
+            handler.call_with_defer(socket, reason, defer)
         }));
         self
     }

@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use switchboard::{NamespaceDef, Ack};
-//! use switchboard::socketioxide::extract::{Data, SocketRef};
+//! use switchboard::prelude::{Data, SocketRef};
 //!
 //! let sports = NamespaceDef::new("/sports")
 //!     .on_connect(async |socket: SocketRef| socket.join("soccer"))
@@ -23,9 +23,11 @@ mod def;
 
 pub use def::NamespaceDef;
 
-pub(crate) use attach::NamespaceHandler;
+pub(crate) use attach::{NamespaceHandler, ns_metrics};
 
-use socketioxide::adapter::{Adapter, LocalAdapter};
+use socketioxide::adapter::Adapter;
+
+use crate::InMemory;
 
 /// A Rust type that is a Socket.IO namespace.
 ///
@@ -36,14 +38,14 @@ use socketioxide::adapter::{Adapter, LocalAdapter};
 ///
 /// `A` is the room adapter. The macro implements `Namespace<A>` for every adapter when the
 /// handlers are written generically (`SocketRef<A>` with `A: Adapter` on the method) and
-/// `Namespace<LocalAdapter>` otherwise.
+/// `Namespace<InMemory>` (switchboard's default in-memory adapter) otherwise.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a namespace for the room adapter `{A}`",
     label = "not a `Namespace<{A}>`",
     note = "put `#[switchboard::namespace(\"/path\")]` on an `impl` block of `{Self}`, or pass a `NamespaceDef`",
     note = "to run on any adapter, write handlers generically: `async fn f<A: Adapter>(&self, socket: SocketRef<A>)`"
 )]
-pub trait Namespace<A: Adapter = LocalAdapter>: Send + Sync + 'static {
+pub trait Namespace<A: Adapter = InMemory>: Send + Sync + 'static {
     /// Turns the value into the definition the builder registers.
     fn into_def(self) -> NamespaceDef<A>;
 }

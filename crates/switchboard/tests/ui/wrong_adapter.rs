@@ -2,7 +2,7 @@ use switchboard::prelude::*;
 
 struct Chat;
 
-// `SocketRef` without a type parameter is `SocketRef<LocalAdapter>`: this namespace only runs
+// `SocketRef` without a type parameter is `SocketRef<InMemory>`: this namespace only runs
 // in memory.
 #[switchboard::namespace("/chat")]
 impl Chat {

@@ -1,0 +1,134 @@
+//! The delivery guarantee at seed-chat's default configuration, with the load generator:
+//!
+//! - three bursts of 200 chats to a room of 1000 clients arrive whole and in order;
+//! - a flood of 20 000 chats of 1 KiB (20 MB) from one of four reading clients reaches every
+//!   reader whole and in order, while a
+//!   client that stopped reading gets an unbroken prefix and then the slow-consumer notice and
+//!   its disconnection, or everything, or (having read nothing when an engine.io ping found
+//!   its queue full) its connection closed after the server reported it a slow consumer; the
+//!   server's memory grows by well under 200 MiB.
+//!
+//! The figures are printed (run with `--nocapture` to see them); only the guarantee and the
+//! memory bound are asserted.
+use std::time::Duration;
+
+use switchboard_bench::{
+    delivery::{bursts, flood},
+    scenario::Limits,
+    servers::{Programs, Server, ServerKind},
+};
+
+/// The two scenarios load the machine; run them one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seed_chat() -> Server {
+    // A thousand clients need more than the usual 1024 descriptors, here and in the server
+    // (which inherits the limit).
+    rlimit::increase_nofile_limit(u64::MAX).expect("raise the open-files limit");
+    let programs = Programs::prepare(&[ServerKind::Switchboard]).expect("build seed-chat");
+    // SEED_CHAT_LOG becomes the server's RUST_LOG, to look into a failure.
+    let env: Vec<(String, String)> = std::env::var("SEED_CHAT_LOG")
+        .map(|filter| vec![("RUST_LOG".to_owned(), filter)])
+        .unwrap_or_default();
+    Server::start(ServerKind::Switchboard, &programs, &env).expect("start seed-chat")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "switchboard_bench=debug".into()),
+        )
+        .with_test_writer()
+        .try_init();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn limits() -> Limits {
+    Limits {
+        phase_timeout: Duration::from_secs(180),
+        ..Limits::default()
+    }
+}
+
+#[test]
+fn three_bursts_of_200_reach_1000_clients_whole_and_in_order() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = seed_chat();
+    let result = runtime()
+        .block_on(bursts(server.addr(), 1000, 3, 200, &limits()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the burst scenario failed: {e}\n--- server log ---\n{}",
+                server.log()
+            )
+        });
+    eprintln!(
+        "bursts: {} of {} deliveries, {} out of order, {} incomplete clients, burst times {:?}",
+        result.received,
+        result.expected,
+        result.out_of_order,
+        result.incomplete_clients,
+        result.burst_times
+    );
+    assert!(
+        result.whole(),
+        "{result:?}\n--- server log ---\n{}",
+        server.log()
+    );
+    assert!(
+        !server.log().contains("slow consumer"),
+        "no client of a burst should be a slow consumer:\n{}",
+        server.log()
+    );
+}
+
+#[test]
+fn a_flood_reaches_every_reader_and_a_paused_client_is_told() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let server = seed_chat();
+    let result = runtime()
+        .block_on(flood(
+            server.addr(),
+            Some(server.pid()),
+            4,
+            20_000,
+            1024,
+            &limits(),
+        ))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the flood scenario failed: {e}\n--- server log ---\n{}",
+                server.log()
+            )
+        });
+    eprintln!("flood: {result:#?}");
+    eprintln!(
+        "flood: readers {}/{} in {:?}; paused client {} in order, notice {:?}, disconnected {}; \
+         server RSS {:?} -> peak {:?} -> {:?} KiB (growth {:.1} MiB)",
+        result.reader_received,
+        result.readers * result.chats,
+        result.elapsed,
+        result.paused_received,
+        result.paused_notice,
+        result.paused_disconnected,
+        result.rss_before_kib,
+        result.rss_peak_kib,
+        result.rss_after_kib,
+        result.growth_mib().unwrap_or(f64::NAN),
+    );
+    let evicted = server.log().contains("slow consumer: dropping its backlog");
+    if let Err(why) = result.verdict(evicted) {
+        panic!("{why}\n--- server log ---\n{}", server.log());
+    }
+    let growth = result
+        .growth_mib()
+        .expect("the server's memory was sampled");
+    assert!(
+        growth < 200.0,
+        "the server grew by {growth:.1} MiB during the flood"
+    );
+}
