@@ -333,8 +333,8 @@ async fn abuse_disconnects_and_the_shutdown_take_sockets_off_the_gauge() {
         1.0
     );
 
-    // socketioxide closes the server without running disconnect handlers: the namespace
-    // notices and takes its socket off the gauge.
+    // switchboard's shutdown disconnects every socket (running its disconnect handler) before
+    // socketioxide closes the transports: the socket leaves the gauge once.
     tokio::time::timeout(Duration::from_secs(5), server.stop())
         .await
         .expect("shutdown within the grace period")
@@ -343,7 +343,7 @@ async fn abuse_disconnects_and_the_shutdown_take_sockets_off_the_gauge() {
     let out = probe.await.expect("the probe task");
     assert_eq!(
         out["disconnects"]["stays"],
-        json!(["transport close"]),
+        json!(["io server disconnect"]),
         "{out}"
     );
     assert_eq!(
