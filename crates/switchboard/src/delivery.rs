@@ -95,6 +95,8 @@ pub struct InMemory {
     /// The `ns` label of this adapter's metrics: the path the namespace was registered with
     /// (`/tenant/{id}` for every tenant), learnt from its first socket.
     label: OnceLock<String>,
+    /// `switchboard_messages_sent_total` of this namespace, bound on first use.
+    sent: OnceLock<metrics::Counter>,
 }
 
 /// When a request reached switchboard's layer, and the server's ping interval: stamped on
@@ -246,15 +248,20 @@ impl InMemory {
                 Err(SocketError::Closed) => closed += 1,
             }
         }
-        let ns = self.label();
         if sent > 0 {
-            metrics::counter!("switchboard_messages_sent_total", "ns" => ns.clone())
+            self.sent
+                .get_or_init(
+                    || metrics::counter!("switchboard_messages_sent_total", "ns" => self.label()),
+                )
                 .increment(sent);
         }
         if closed > 0 {
-            tracing::debug!(ns, closed, "broadcast skipped sockets that are closing");
-            metrics::counter!("switchboard_messages_dropped_total", "ns" => ns, "reason" => "closed")
-                .increment(closed);
+            tracing::debug!(
+                ns = self.path(),
+                closed,
+                "broadcast skipped sockets that are closing"
+            );
+            self.count_dropped("closed", closed);
         }
         waits
     }
@@ -674,17 +681,18 @@ fn adapters_of(ns: &str) -> Vec<Arc<InMemory>> {
 /// A socket connected to `ns`: remembers when its session began (from its handshake request,
 /// stamped by switchboard's layer), for the heartbeat guard.
 pub(crate) fn track(ns: &str, label: &str, sid: Sid, handshake: &http::request::Parts) {
-    let Some(handshake) = handshake.extensions.get::<Handshake>() else {
-        return;
-    };
+    let handshake = handshake.extensions.get::<Handshake>();
     for adapter in adapters_of(ns) {
         if adapter.label.get().is_none() {
             let _ = adapter.label.set(label.to_owned());
         }
+        let Some(handshake) = handshake else {
+            continue;
+        };
         let mut epochs = adapter.epochs.lock().unwrap_or_else(|e| e.into_inner());
         epochs.insert(sid, *handshake);
     }
-    tracing::trace!(ns, %sid, since = ?handshake.at.elapsed(), "heartbeat tracked");
+    tracing::trace!(ns, %sid, stamped = handshake.is_some(), "socket tracked");
 }
 
 /// A socket left `ns`.
@@ -710,6 +718,7 @@ impl CoreAdapter<Emitter> for InMemory {
             this: OnceLock::new(),
             epochs: Mutex::new(HashMap::new()),
             label: OnceLock::new(),
+            sent: OnceLock::new(),
         }
     }
 
