@@ -130,5 +130,6 @@ try {
 // Snapshot before closing, so the probe's own disconnects are not part of the observations.
 const report = JSON.stringify(out);
 for (const s of Object.values(sockets)) s.close();
-console.log(report);
-process.exit(0);
+// Exit only once the report is written: a pipe takes 64 KiB at a time, and process.exit does not
+// wait for the rest.
+process.stdout.write(`${report}\n`, () => process.exit(0));

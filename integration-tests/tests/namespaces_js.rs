@@ -318,3 +318,48 @@ async fn shutting_down_lets_running_handlers_ack_then_disconnects_every_socket()
         "the listener should be closed after shutdown"
     );
 }
+
+/// Sends more messages to one socket, from its connect hook, than a connection queue holds.
+struct Counter;
+
+#[switchboard::namespace("/count")]
+impl Counter {
+    #[on_connect]
+    async fn count(&self, socket: SocketRef) {
+        for n in 0..3000u32 {
+            switchboard::delivery::emit_to(&socket, "n", &n)
+                .await
+                .expect("the socket is connected");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emit_to_one_socket_loses_nothing_past_the_queue() {
+    let server = InProcess::start(Switchboard::builder().namespace(Counter))
+        .await
+        .unwrap();
+    let out = run_probe(
+        &server.base_url(),
+        json!({
+            "clients": { "a": { "ns": "/count", "transports": ["websocket"] } },
+            "steps": [
+                { "op": "connect", "client": "a" },
+                { "op": "wait", "client": "a", "event": "n", "count": 3000 },
+            ],
+        }),
+    )
+    .await;
+    let received: Vec<u64> = out["events"]["a"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["event"] == "n")
+        .map(|e| e["args"][0].as_u64().expect("a number"))
+        .collect();
+    assert_eq!(
+        received,
+        (0..3000).collect::<Vec<u64>>(),
+        "in order, each once"
+    );
+}

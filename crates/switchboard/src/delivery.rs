@@ -648,6 +648,61 @@ async fn wait_all(waits: Vec<Wait>, limit: Duration) {
     let _ = tokio::time::timeout(limit, all).await;
 }
 
+/// Why [`emit_to`] could not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum EmitError {
+    /// The data could not be serialized.
+    #[error("the message could not be serialized: {0}")]
+    Serialize(#[from] socketioxide_core::parser::ParserError),
+    /// The socket is not connected (any more) to a namespace on the [`InMemory`] adapter.
+    #[error("socket {0} is not connected to a namespace on switchboard's in-memory adapter")]
+    NotConnected(Sid),
+}
+
+/// Sends `event` with `data` to one socket with the delivery guarantee of a broadcast: in order
+/// with every other message for that socket, behind its backlog if it has one, or dropped and
+/// counted if it is a slow consumer (which is then disconnected with the reason).
+///
+/// `socket.emit(..)` writes to the connection's queue directly and, when the queue is full,
+/// returns `InternalChannelFull` and sends nothing; use this where that is not acceptable.
+/// Like a broadcast, it waits while the socket is far behind (backpressure).
+///
+/// ```
+/// use switchboard::prelude::*;
+///
+/// struct Counter;
+///
+/// #[switchboard::namespace("/count")]
+/// impl Counter {
+///     #[on_connect]
+///     async fn count(&self, socket: SocketRef) {
+///         for n in 0..5000 {
+///             // More than a connection queue holds: none is lost.
+///             switchboard::delivery::emit_to(&socket, "n", &n).await.ok();
+///         }
+///     }
+/// }
+/// # let _ = Switchboard::builder().namespace(Counter);
+/// ```
+pub async fn emit_to<T: serde::Serialize + ?Sized>(
+    socket: &socketioxide::extract::SocketRef<InMemory>,
+    event: &str,
+    data: &T,
+) -> Result<(), EmitError> {
+    let sid = socket.id;
+    let adapter = adapters_of(socket.ns())
+        .into_iter()
+        .find(|a| a.is_connected(sid))
+        .ok_or(EmitError::NotConnected(sid))?;
+    let value = adapter.local.parser().encode_value(data, Some(event))?;
+    let packet = Packet::event(socket.ns().to_owned(), value);
+    let waits = adapter.deliver(&packet, vec![sid]);
+    if !waits.is_empty() {
+        wait_all(waits, adapter.config.max_stall * 2 + Duration::from_secs(1)).await;
+    }
+    Ok(())
+}
+
 /// Every live [`InMemory`] adapter by namespace path, to route what a socket's own path
 /// cannot reach (an acknowledgement that found the queue full).
 static ADAPTERS: Mutex<Vec<(String, Weak<InMemory>)>> = Mutex::new(Vec::new());
