@@ -213,7 +213,9 @@ impl InMemory {
             .unwrap_or_else(|| self.path().to_owned())
     }
 
-    /// Hands `packet` to one socket's queue; `Ok(false)` if the socket is no longer here.
+    /// Hands `packet` to one socket's queue. A socket that is no longer in the namespace takes
+    /// it as `Ok` and nothing is sent: callers check [`is_connected`](Self::is_connected)
+    /// where that matters.
     fn hand_over(&self, sid: Sid, packet: Packet) -> Result<(), SocketError> {
         match self.local.broadcast(packet, single(sid)) {
             Ok(()) => Ok(()),

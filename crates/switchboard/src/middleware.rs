@@ -22,7 +22,7 @@
 //! [`crate::metrics`].
 //!
 //! Put `load_shed` outside `rate_limit` and `concurrency_limit`: without it those layers make
-//! events wait instead of refusing them. With [`NamespaceDef::disconnect_abusers`], a socket
+//! events wait instead of refusing them. With [`NamespaceDef::disconnect_abusers`](crate::NamespaceDef::disconnect_abusers), a socket
 //! refused too often is disconnected.
 //!
 //! ```

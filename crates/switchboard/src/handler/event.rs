@@ -43,7 +43,7 @@ pub trait EventHandler<A: Adapter, T>: Clone + Send + Sync + 'static {
 }
 
 /// The event a handler was registered for; for the catch-all handler the name is read from
-/// the packet when needed. Opaque: switchboard passes it to [`EventHandler::call`].
+/// the packet when needed. Opaque: switchboard passes it to [`EventHandler::prepare`].
 #[derive(Debug, Clone)]
 pub struct EventName(pub(crate) Option<Arc<str>>);
 

@@ -48,7 +48,7 @@ pub(crate) struct EventEntry<A: Adapter> {
 /// A namespace built with plain method calls: what `#[namespace]` expands to.
 ///
 /// Everything the macro can declare is available here, with closures or functions as
-/// handlers, and with a path known only at runtime. See the [module docs](crate::namespace)
+/// handlers, and with a path known only at runtime. See the [module docs](mod@crate::namespace)
 /// for an example.
 #[must_use = "a NamespaceDef does nothing until it is registered with `SwitchboardBuilder::namespace`"]
 pub struct NamespaceDef<A: Adapter = crate::InMemory> {
@@ -176,7 +176,7 @@ impl<A: Adapter> NamespaceDef<A> {
     /// client. Several calls run in order; guards given to
     /// [`SwitchboardBuilder::guard_all`](crate::SwitchboardBuilder::guard_all) run first.
     ///
-    /// Any layer whose service takes a [`GuardRequest`] and answers an HTTP response works:
+    /// Any layer whose service takes a [`GuardRequest`](crate::guard::GuardRequest) and answers an HTTP response works:
     /// `tower_http`'s `ValidateRequestHeaderLayer` and `AsyncRequireAuthorizationLayer`,
     /// `tower::timeout`, `tower::limit` (with `load_shed` to refuse instead of wait),
     /// `axum::middleware::from_fn`, a `ServiceBuilder` of several.

@@ -31,7 +31,7 @@ use crate::InMemory;
 
 /// A Rust type that is a Socket.IO namespace.
 ///
-/// Implemented by [`#[namespace]`](crate::namespace) on an `impl` block; implement it by hand
+/// Implemented by [`#[namespace]`](macro@crate::namespace) on an `impl` block; implement it by hand
 /// to build a namespace from runtime values. A value of the type is registered with
 /// [`SwitchboardBuilder::namespace`](crate::SwitchboardBuilder::namespace); its state (pools,
 /// configuration) is shared by every socket of the namespace.
