@@ -91,33 +91,10 @@ impl<A: Adapter> Drop for InProcess<A> {
 /// with the official client, and returns its observations. Panics with the script's output
 /// when a step does not complete in time.
 pub async fn run_probe(base_url: &str, plan: serde_json::Value) -> serde_json::Value {
-    tokio::task::spawn_blocking(crate::ensure_node_modules)
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
-    let output = tokio::time::timeout(
+    crate::run_node_async(
+        "probe.mjs",
+        &[base_url, &plan.to_string()],
         crate::SCENARIO_TIMEOUT,
-        tokio::process::Command::new(&node)
-            .arg("probe.mjs")
-            .arg(base_url)
-            .arg(plan.to_string())
-            .current_dir(crate::js_dir())
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
     )
     .await
-    .unwrap_or_else(|_| panic!("probe against {base_url} ran too long; plan {plan}"))
-    .unwrap_or_else(|e| panic!("could not run `{node} probe.mjs`: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "probe failed ({}):\nplan: {plan}\nstdout: {stdout}\nstderr: {stderr}",
-        output.status
-    );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| {
-        panic!("probe printed no JSON ({e}):\nstdout: {stdout}\nstderr: {stderr}")
-    })
 }

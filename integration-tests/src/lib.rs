@@ -200,29 +200,52 @@ pub fn run_script(script: &str, name: &str, base_url: &str, extra_args: &[&str])
 /// Async version of [`run_scenario`], for tests that run their server in-process on a tokio
 /// runtime: waiting for `node` does not block a runtime thread.
 pub async fn run_scenario_async(name: &str, base_url: &str, extra_args: &[&str]) -> Value {
+    let mut args = vec![name, base_url];
+    args.extend_from_slice(extra_args);
+    run_node_async("scenario.mjs", &args, SCENARIO_TIMEOUT).await
+}
+
+/// Runs `node <script> <args…>` in `integration-tests/js/` (installing the JavaScript
+/// dependencies first if needed) and returns the JSON object it printed on its last line of
+/// stdout. Panics, with its stdout and stderr, if it fails, prints no JSON object, or runs
+/// longer than `timeout` (it is then killed). Waiting does not block a runtime thread.
+pub async fn run_node_async(script: &str, args: &[&str], timeout: Duration) -> Value {
     // Installing is a one-time, blocking step; keep it off the runtime's threads.
     tokio::task::spawn_blocking(ensure_node_modules)
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let mut cmd =
-        tokio::process::Command::from(script_command("scenario.mjs", name, base_url, extra_args));
-    cmd.stdin(Stdio::null())
+    let what = format!("{script} {args:?}");
+    let mut cmd = tokio::process::Command::new(node());
+    cmd.arg(script)
+        .args(args)
+        .current_dir(js_dir())
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("could not start `{}`: {e}", node()));
-    let output = tokio::time::timeout(SCENARIO_TIMEOUT, child.wait_with_output())
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
         .await
-        .unwrap_or_else(|_| {
-            panic!(
-                "scenario {name} against {base_url} {extra_args:?} ran longer than \
-                 {SCENARIO_TIMEOUT:?} and was killed"
-            )
-        })
-        .unwrap_or_else(|e| panic!("waiting for scenario {name}: {e}"));
-    parse_scenario_output(name, base_url, extra_args, Ok(output))
+        .unwrap_or_else(|_| panic!("{what} ran longer than {timeout:?} and was killed"))
+        .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
+    if !output.status.success() {
+        panic!(
+            "{what} failed ({})\n{}",
+            output.status,
+            describe_output(&output)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty());
+    match last.map(serde_json::from_str::<Value>) {
+        Some(Ok(value)) if value.is_object() => value,
+        _ => panic!(
+            "{what} did not print a JSON object on its last line\n{}",
+            describe_output(&output)
+        ),
+    }
 }
 
 fn script_command(script: &str, name: &str, base_url: &str, extra_args: &[&str]) -> Command {

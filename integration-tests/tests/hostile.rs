@@ -8,7 +8,6 @@
 use std::{
     future::Future,
     pin::Pin,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -17,9 +16,8 @@ use std::{
 };
 
 use integration_tests::{
-    ensure_node_modules,
     inprocess::{InProcess, run_probe},
-    js_dir,
+    run_node_async,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -29,41 +27,13 @@ use tower::timeout::TimeoutLayer;
 /// Runs `node hostile.mjs <scenario> <base_url> <config>` and returns the JSON object it
 /// printed last. Panics with its output when it fails, prints no JSON or hangs.
 async fn hostile(scenario: &str, base_url: &str, config: Value) -> Value {
-    tokio::task::spawn_blocking(ensure_node_modules)
-        .await
-        .expect("installing the JavaScript dependencies");
-    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
-    let what = format!("hostile.mjs {scenario} {base_url}");
-    let child = tokio::process::Command::new(&node)
-        .arg("hostile.mjs")
-        .arg(scenario)
-        .arg(base_url)
-        .arg(config.to_string())
-        .current_dir(js_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("could not start `{node}`: {e}"));
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} ran longer than 120 s and was killed"))
-        .unwrap_or_else(|e| panic!("waiting for {what}: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "{what} failed ({})\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
-        output.status
-    );
-    stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| panic!("{what} printed no JSON object\n--- stdout ---\n{stdout}"))
+    let config = config.to_string();
+    run_node_async(
+        "hostile.mjs",
+        &[scenario, base_url, &config],
+        Duration::from_secs(120),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -24,7 +24,7 @@ use tokio::time::{sleep, timeout};
 use crate::{
     client::{Frame, connect},
     scenario::{
-        GREETING, Limits, NAMESPACE, ROOM, ScenarioError, connect_swarm, greeting_minimum,
+        GREETING, Limits, NAMESPACE, ROOM, ScenarioError, Swarm, connect_swarm, greeting_minimum,
         wait_quiet,
     },
     servers::rss_kib,
@@ -81,6 +81,74 @@ impl Sequence {
     }
 }
 
+/// Clients in the room, each checking the order of the numbered messages it receives.
+struct Counted {
+    swarm: Swarm,
+    /// Numbered messages received, all clients together.
+    received: Arc<AtomicU64>,
+    /// Each client's view of the numbered stream.
+    sequences: Arc<Vec<Mutex<Sequence>>>,
+}
+
+impl Counted {
+    /// Connects `n` clients and waits for the greeting storm to end. `index` reads a message's
+    /// number, `None` for anything that is not one of the scenario's messages.
+    async fn connect(
+        addr: SocketAddr,
+        n: usize,
+        limits: &Limits,
+        index: fn(&str) -> Option<u64>,
+    ) -> Result<Counted, ScenarioError> {
+        let greetings = Arc::new(AtomicU64::new(0));
+        let received = Arc::new(AtomicU64::new(0));
+        let sequences: Arc<Vec<Mutex<Sequence>>> =
+            Arc::new((0..n).map(|_| Mutex::default()).collect());
+        let swarm = {
+            let (greetings, received, sequences) =
+                (greetings.clone(), received.clone(), sequences.clone());
+            connect_swarm(addr, n, limits, move |i| {
+                let (greetings, received, sequences) =
+                    (greetings.clone(), received.clone(), sequences.clone());
+                move |message: &str| {
+                    if message == GREETING {
+                        greetings.fetch_add(1, Ordering::Relaxed);
+                    } else if let Some(index) = index(message) {
+                        lock(&sequences[i]).see(index);
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+            .await?
+        };
+        wait_quiet(&greetings, greeting_minimum(n), limits).await;
+        Ok(Counted {
+            swarm,
+            received,
+            sequences,
+        })
+    }
+
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Messages that arrived out of order or twice, and clients whose stream did not reach
+    /// `total`.
+    fn gaps(&self, total: u64) -> (u64, usize) {
+        self.sequences.iter().fold((0, 0), |(ooo, incomplete), s| {
+            let s = lock(s);
+            (
+                ooo + s.out_of_order,
+                incomplete + usize::from(s.next != total),
+            )
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// `b{burst}:{index}`, numbered across bursts.
 fn burst_message(burst: usize, size: usize, i: usize) -> String {
     format!("b{}", burst * size + i)
@@ -95,33 +163,12 @@ pub async fn bursts(
     size: usize,
     limits: &Limits,
 ) -> Result<Bursts, ScenarioError> {
-    let greetings = Arc::new(AtomicU64::new(0));
-    let received = Arc::new(AtomicU64::new(0));
-    let sequences: Arc<Vec<Mutex<Sequence>>> =
-        Arc::new((0..clients).map(|_| Mutex::default()).collect());
-    let mut swarm = {
-        let (greetings, received, sequences) =
-            (greetings.clone(), received.clone(), sequences.clone());
-        connect_swarm(addr, clients, limits, move |i| {
-            let (greetings, received, sequences) =
-                (greetings.clone(), received.clone(), sequences.clone());
-            move |message: &str| {
-                if message == GREETING {
-                    greetings.fetch_add(1, Ordering::Relaxed);
-                } else if let Some(index) = message.strip_prefix('b').and_then(|n| n.parse().ok()) {
-                    sequences[i]
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .see(index);
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-        .await?
-    };
-    wait_quiet(&greetings, greeting_minimum(clients), limits).await;
+    let mut counted = Counted::connect(addr, clients, limits, |m| {
+        m.strip_prefix('b').and_then(|n| n.parse().ok())
+    })
+    .await?;
 
-    let sender = swarm.senders[0].clone();
+    let sender = counted.swarm.senders[0].clone();
     let mut burst_times = Vec::new();
     for burst in 0..bursts {
         let target = (clients * size * (burst + 1)) as u64;
@@ -130,33 +177,26 @@ pub async fn bursts(
             .chat_burst(ROOM, (0..size).map(|i| burst_message(burst, size, i)))
             .await?;
         let wait = async {
-            while received.load(Ordering::Relaxed) < target {
+            while counted.received() < target {
                 sleep(Duration::from_millis(5)).await;
             }
         };
         let _ = timeout(limits.phase_timeout, wait).await;
         burst_times.push(start.elapsed());
-        if let Some(failure) = swarm.failure() {
+        if let Some(failure) = counted.swarm.failure() {
             tracing::warn!(failure, "a client stopped during the bursts");
         }
     }
     // Anything late or duplicated.
     sleep(limits.quiet).await;
     let total = (bursts * size) as u64;
-    let (out_of_order, incomplete_clients) =
-        sequences.iter().fold((0, 0), |(ooo, incomplete), s| {
-            let s = s.lock().unwrap_or_else(PoisonError::into_inner);
-            (
-                ooo + s.out_of_order,
-                incomplete + usize::from(s.next != total),
-            )
-        });
+    let (out_of_order, incomplete_clients) = counted.gaps(total);
     Ok(Bursts {
         clients,
         bursts,
         size,
         expected: (clients * bursts * size) as u64,
-        received: received.load(Ordering::Relaxed),
+        received: counted.received(),
         out_of_order,
         incomplete_clients,
         burst_times,
@@ -267,31 +307,7 @@ pub async fn flood(
     message_bytes: usize,
     limits: &Limits,
 ) -> Result<Flood, ScenarioError> {
-    let greetings = Arc::new(AtomicU64::new(0));
-    let received = Arc::new(AtomicU64::new(0));
-    let sequences: Arc<Vec<Mutex<Sequence>>> =
-        Arc::new((0..readers).map(|_| Mutex::default()).collect());
-    let swarm = {
-        let (greetings, received, sequences) =
-            (greetings.clone(), received.clone(), sequences.clone());
-        connect_swarm(addr, readers, limits, move |i| {
-            let (greetings, received, sequences) =
-                (greetings.clone(), received.clone(), sequences.clone());
-            move |message: &str| {
-                if message == GREETING {
-                    greetings.fetch_add(1, Ordering::Relaxed);
-                } else if let Some(index) = flood_index(message) {
-                    sequences[i]
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .see(index);
-                    received.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        })
-        .await?
-    };
-    wait_quiet(&greetings, greeting_minimum(readers), limits).await;
+    let counted = Counted::connect(addr, readers, limits, flood_index).await?;
     let (_paused_sender, paused) = connect(addr, NAMESPACE, limits.step_timeout).await?;
     // Its greeting reaches the readers too.
     sleep(limits.quiet).await;
@@ -312,7 +328,7 @@ pub async fn flood(
         })
     });
 
-    let sender = swarm.senders[0].clone();
+    let sender = counted.swarm.senders[0].clone();
     let start = Instant::now();
     let target = (readers * chats) as u64;
     let send = async {
@@ -329,7 +345,7 @@ pub async fn flood(
         let mut last = 0;
         let mut still_since = Instant::now();
         loop {
-            let now = received.load(Ordering::Relaxed);
+            let now = counted.received();
             if now >= target {
                 return;
             }
@@ -396,29 +412,19 @@ pub async fn flood(
     };
     let rss_after_kib = server_pid.and_then(|pid| rss_kib(pid).ok());
     tracing::debug!(
-        next = ?sequences.iter().map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).next).collect::<Vec<_>>(),
+        next = ?counted.sequences.iter().map(|s| lock(s).next).collect::<Vec<_>>(),
         "where each reader stopped"
     );
-    let (reader_out_of_order, _) = sequences.iter().fold((0, 0), |(ooo, n), s| {
-        (
-            ooo + s
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .out_of_order,
-            n + 1,
-        )
-    });
-    let paused = sequence.lock().unwrap_or_else(PoisonError::into_inner);
-    let paused_notice = notice
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    drop(swarm);
+    let (reader_out_of_order, _) = counted.gaps(chats as u64);
+    let paused = lock(&sequence);
+    let paused_notice = lock(&notice).clone();
+    let reader_received = counted.received();
+    drop(counted);
     Ok(Flood {
         readers,
         chats,
         message_bytes,
-        reader_received: received.load(Ordering::Relaxed),
+        reader_received,
         reader_out_of_order,
         elapsed,
         paused_received: paused.next,
