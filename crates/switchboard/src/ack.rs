@@ -92,7 +92,7 @@ fn report(error: &AckError, event: &str, wants_ack: bool) {
             message = error.message(),
             "handler returned an error and the client asked for no acknowledgement"
         );
-        metrics::counter!("switchboard_unacked_errors_total").increment(1);
+        metrics::counter!(crate::metrics::UNACKED_ERRORS_TOTAL).increment(1);
     }
 }
 

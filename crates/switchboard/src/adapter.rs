@@ -4,7 +4,9 @@
 //! and state chosen on the builder. switchboard adds no room logic of its own: a namespace
 //! written generically (`SocketRef<A>` with `A: Adapter` on the method) runs unchanged on
 //!
-//! - [`LocalAdapter`], in memory, the default of [`Switchboard::builder`]: one process;
+//! - [`InMemory`](crate::InMemory), in memory, the default of [`Switchboard::builder`]: one
+//!   process, with switchboard's delivery guarantee (`docs/delivery.md`);
+//! - [`LocalAdapter`], socketioxide's own in-memory adapter, without it;
 //! - `redis::RedisAdapter` (cargo feature `redis`), built with
 //!   [`Switchboard::builder_redis`]: rooms and broadcasts span every instance connected to
 //!   one Redis;
@@ -49,7 +51,8 @@ pub use socketioxide_core::adapter::DefinedAdapter;
 
 use crate::BuildError;
 
-/// A room adapter whose start-up the builder can wait for: [`LocalAdapter`], and
+/// A room adapter whose start-up the builder can wait for: [`InMemory`](crate::InMemory),
+/// [`LocalAdapter`], and
 /// `redis::RedisAdapter` with the `redis` feature.
 ///
 /// Needed by [`build_layer_async`](crate::SwitchboardBuilder::build_layer_async). Sealed: the

@@ -43,6 +43,11 @@ use socketioxide_core::{
 };
 use tokio::sync::watch;
 
+use crate::metrics::{
+    BACKLOG_BYTES, LABEL_NS, LABEL_REASON, MESSAGES_DROPPED_TOTAL, MESSAGES_SENT_TOTAL,
+    SLOW_CONSUMER_DISCONNECTS_TOTAL,
+};
+
 /// Default of [`DeliveryConfig::max_backlog_bytes`]: 4 MiB per socket.
 pub const DEFAULT_MAX_BACKLOG_BYTES: usize = 4 << 20;
 
@@ -65,6 +70,14 @@ pub struct DeliveryConfig {
     /// Longest time a backlog may go without handing a packet over before the socket is a
     /// slow consumer.
     pub max_stall: Duration,
+}
+
+impl DeliveryConfig {
+    /// The longest a sender waits for a backlog: it either moves or is dropped within
+    /// `max_stall`; the margin covers the drain task's tick.
+    fn wait_limit(&self) -> Duration {
+        self.max_stall + Duration::from_secs(1)
+    }
 }
 
 impl Default for DeliveryConfig {
@@ -95,13 +108,19 @@ pub struct InMemory {
     /// The `ns` label of this adapter's metrics: the path the namespace was registered with
     /// (`/tenant/{id}` for every tenant), learnt from its first socket.
     label: OnceLock<String>,
-    /// `switchboard_messages_sent_total` of this namespace, bound on first use.
-    sent: OnceLock<metrics::Counter>,
+    /// This namespace's sent counter and backlog gauge, bound on first use.
+    handles: OnceLock<Handles>,
 }
 
-/// When a request reached switchboard's layer, and the server's ping interval: stamped on
-/// every Socket.IO request, so a socket's handshake request tells when its engine.io session,
-/// and with it the heartbeat, began.
+/// The metric handles a broadcast and a drain pass touch, resolved once per namespace.
+struct Handles {
+    sent: metrics::Counter,
+    backlog_bytes: metrics::Gauge,
+}
+
+/// When an engine.io handshake request reached switchboard's layer, and the server's ping
+/// interval: a socket's request parts then tell when its session, and with it the heartbeat,
+/// began.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Handshake {
     pub(crate) at: Instant,
@@ -138,6 +157,20 @@ struct Backlog {
     /// socket that keeps falling behind is not switched back and forth.
     empty_since: Option<Instant>,
     slow: Option<Slow>,
+}
+
+impl Backlog {
+    fn new() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            bytes: 0,
+            next_seq: 1,
+            handed: watch::channel(0).0,
+            last_progress: Instant::now(),
+            empty_since: None,
+            slow: None,
+        }
+    }
 }
 
 struct Queued {
@@ -205,6 +238,13 @@ impl InMemory {
         self.local.path()
     }
 
+    fn handles(&self) -> &Handles {
+        self.handles.get_or_init(|| Handles {
+            sent: metrics::counter!(MESSAGES_SENT_TOTAL, LABEL_NS => self.label()),
+            backlog_bytes: metrics::gauge!(BACKLOG_BYTES, LABEL_NS => self.label()),
+        })
+    }
+
     /// The `ns` label of this namespace's metrics.
     fn label(&self) -> String {
         self.label
@@ -251,11 +291,7 @@ impl InMemory {
             }
         }
         if sent > 0 {
-            self.sent
-                .get_or_init(
-                    || metrics::counter!("switchboard_messages_sent_total", "ns" => self.label()),
-                )
-                .increment(sent);
+            self.handles().sent.increment(sent);
         }
         if closed > 0 {
             tracing::debug!(
@@ -281,16 +317,7 @@ impl InMemory {
         if let Some(backlog) = backlogs.get_mut(&sid) {
             return self.push(sid, backlog, packet);
         }
-        let (handed, _) = watch::channel(0);
-        let mut backlog = Backlog {
-            queue: VecDeque::new(),
-            bytes: 0,
-            next_seq: 1,
-            handed,
-            last_progress: Instant::now(),
-            empty_since: None,
-            slow: None,
-        };
+        let mut backlog = Backlog::new();
         let wait = self.push(sid, &mut backlog, packet);
         backlogs.insert(sid, backlog);
         self.backlogged.store(backlogs.len(), Ordering::Release);
@@ -330,7 +357,7 @@ impl InMemory {
             packet: packet.clone(),
             bytes,
         });
-        metrics::gauge!("switchboard_backlog_bytes", "ns" => self.label()).increment(bytes as f64);
+        self.handles().backlog_bytes.increment(bytes as f64);
         // The sender waits only once the socket is well behind.
         (backlog.queue.len() > HIGH_WATER_PACKETS).then(|| Wait {
             handed: backlog.handed.subscribe(),
@@ -339,7 +366,7 @@ impl InMemory {
     }
 
     fn count_dropped(&self, reason: &'static str, n: u64) {
-        metrics::counter!("switchboard_messages_dropped_total", "ns" => self.label(), "reason" => reason)
+        metrics::counter!(MESSAGES_DROPPED_TOTAL, LABEL_NS => self.label(), LABEL_REASON => reason)
             .increment(n);
     }
 
@@ -357,7 +384,6 @@ impl InMemory {
             dropped,
             notified: false,
         });
-        let ns = self.label();
         tracing::warn!(
             ns = self.path(),
             %sid,
@@ -366,8 +392,8 @@ impl InMemory {
             dropped,
             "slow consumer: dropping its backlog and disconnecting it"
         );
-        metrics::gauge!("switchboard_backlog_bytes", "ns" => ns.clone()).decrement(bytes as f64);
-        metrics::counter!("switchboard_slow_consumer_disconnects_total", "ns" => ns.clone(), "reason" => reason.as_str())
+        self.handles().backlog_bytes.decrement(bytes as f64);
+        metrics::counter!(SLOW_CONSUMER_DISCONNECTS_TOTAL, LABEL_NS => self.label(), LABEL_REASON => reason.as_str())
             .increment(1);
         if dropped > 0 {
             self.count_dropped("slow_consumer", dropped);
@@ -379,15 +405,7 @@ impl InMemory {
     fn mark_slow(&self, sid: Sid, reason: SlowReason) {
         let mut backlogs = self.backlogs.lock().unwrap_or_else(|e| e.into_inner());
         let start = !backlogs.contains_key(&sid);
-        let backlog = backlogs.entry(sid).or_insert_with(|| Backlog {
-            queue: VecDeque::new(),
-            bytes: 0,
-            next_seq: 1,
-            handed: watch::channel(0).0,
-            last_progress: Instant::now(),
-            empty_since: None,
-            slow: None,
-        });
+        let backlog = backlogs.entry(sid).or_insert_with(Backlog::new);
         self.make_slow(sid, backlog, reason);
         if let Some(slow) = &mut backlog.slow {
             slow.dropped += 1;
@@ -464,8 +482,7 @@ impl InMemory {
             }
             backlog.handed.send_replace(u64::MAX);
             if backlog.bytes > 0 {
-                metrics::gauge!("switchboard_backlog_bytes", "ns" => self.label())
-                    .decrement(backlog.bytes as f64);
+                self.handles().backlog_bytes.decrement(backlog.bytes as f64);
             }
         }
         self.backlogged.store(backlogs.len(), Ordering::Release);
@@ -495,14 +512,14 @@ impl InMemory {
             return false;
         }
         let mut handed = 0u64;
+        let mut handed_bytes = 0usize;
         let mut last = None;
         while let Some(front) = backlog.queue.front() {
             match self.hand_over(sid, front.packet.clone()) {
                 Ok(()) => {
                     let front = backlog.queue.pop_front().expect("front exists");
                     backlog.bytes -= front.bytes;
-                    metrics::gauge!("switchboard_backlog_bytes", "ns" => self.label())
-                        .decrement(front.bytes as f64);
+                    handed_bytes += front.bytes;
                     handed += 1;
                     last = Some(front.seq);
                 }
@@ -513,8 +530,9 @@ impl InMemory {
         if let Some(seq) = last {
             backlog.handed.send_replace(seq);
             backlog.last_progress = Instant::now();
-            metrics::counter!("switchboard_messages_sent_total", "ns" => self.label())
-                .increment(handed);
+            let handles = self.handles();
+            handles.sent.increment(handed);
+            handles.backlog_bytes.decrement(handed_bytes as f64);
         }
         // Refilling at once would keep the connection queue full, and engine.io closes a
         // connection whose queue is full when its heartbeat ping is due. Between refills the
@@ -700,7 +718,7 @@ pub async fn emit_to<T: serde::Serialize + ?Sized>(
     let packet = Packet::event(socket.ns().to_owned(), value);
     let waits = adapter.deliver(&packet, vec![sid]);
     if !waits.is_empty() {
-        wait_all(waits, adapter.config.max_stall * 2 + Duration::from_secs(1)).await;
+        wait_all(waits, adapter.config.wait_limit()).await;
     }
     Ok(())
 }
@@ -775,7 +793,7 @@ impl CoreAdapter<Emitter> for InMemory {
             this: OnceLock::new(),
             epochs: Mutex::new(HashMap::new()),
             label: OnceLock::new(),
-            sent: OnceLock::new(),
+            handles: OnceLock::new(),
         }
     }
 
@@ -800,8 +818,8 @@ impl CoreAdapter<Emitter> for InMemory {
         let sids = self.local.sockets(opts);
         let waits = self.deliver(&packet, sids);
         if !waits.is_empty() {
-            PRESSURE.with(|p| p.set(Some(self.config.max_stall + Duration::from_secs(1))));
-            wait_all(waits, self.config.max_stall * 2 + Duration::from_secs(1)).await;
+            PRESSURE.with(|p| p.set(Some(self.config.wait_limit())));
+            wait_all(waits, self.config.wait_limit()).await;
         }
         Ok(())
     }

@@ -51,9 +51,9 @@ pub type SwitchboardService<S, A> =
 #[cfg(not(feature = "client-bundle"))]
 pub type SwitchboardService<S, A> = Stamped<SocketIoService<S, A>>;
 
-/// Stamps each request with the time it arrived, before the client bundle and socketioxide
-/// see it: a socket's handshake request then tells when its engine.io heartbeat began, which
-/// the delivery of backlogs keeps clear of (see [`crate::delivery`]).
+/// Stamps each engine.io handshake request with the time it arrived, before the client bundle
+/// and socketioxide see it: the socket's request parts then tell when its heartbeat began,
+/// which the delivery of backlogs keeps clear of (see [`crate::delivery`]).
 #[derive(Debug, Clone)]
 pub struct Stamped<S> {
     inner: S,
@@ -73,12 +73,23 @@ where
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        request.extensions_mut().insert(Handshake {
-            at: Instant::now(),
-            ping_interval: self.ping_interval,
-        });
+        if is_handshake(request.uri()) {
+            request.extensions_mut().insert(Handshake {
+                at: Instant::now(),
+                ping_interval: self.ping_interval,
+            });
+        }
         self.inner.call(request)
     }
+}
+
+/// An engine.io handshake: `EIO=` without `sid=` in the query. Later requests of a session
+/// (polls, the websocket upgrade) and the application's own routes are left alone.
+fn is_handshake(uri: &http::Uri) -> bool {
+    uri.query().is_some_and(|q| {
+        let mut params = q.split('&');
+        params.clone().any(|p| p.starts_with("EIO=")) && !params.any(|p| p.starts_with("sid="))
+    })
 }
 
 impl<S: Clone, A: Adapter> Layer<S> for SwitchboardLayer<A> {
@@ -92,5 +103,27 @@ impl<S: Clone, A: Adapter> Layer<S> for SwitchboardLayer<A> {
             inner: socketio,
             ping_interval: self.ping_interval,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_handshake;
+
+    #[test]
+    fn only_engine_io_handshakes_are_stamped() {
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert!(is_handshake(&uri(
+            "/socket.io/?EIO=4&transport=polling&t=x"
+        )));
+        assert!(is_handshake(&uri("/socket.io/?EIO=4&transport=websocket")));
+        assert!(!is_handshake(&uri(
+            "/socket.io/?EIO=4&transport=polling&sid=abc"
+        )));
+        assert!(!is_handshake(&uri(
+            "/socket.io/?EIO=4&transport=websocket&sid=abc"
+        )));
+        assert!(!is_handshake(&uri("/socket.io/socket.io.js")));
+        assert!(!is_handshake(&uri("/api/items?page=2")));
     }
 }
