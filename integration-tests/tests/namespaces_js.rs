@@ -327,9 +327,7 @@ impl Counter {
     #[on_connect]
     async fn count(&self, socket: SocketRef) {
         for n in 0..3000u32 {
-            switchboard::delivery::emit_to(&socket, "n", &n)
-                .await
-                .expect("the socket is connected");
+            switchboard::delivery::emit_to(&socket, "n", &n).expect("the socket is connected");
         }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! | handler returns | client receives |
 //! |---|---|
-//! | `()` | nothing: the handler acks by itself with an [`AckSender`] if it wants to |
+//! | `()` | nothing: the handler acks by itself with an [`AckSink`] argument if it wants to |
 //! | `Ok(value)` | `value`, serialized |
 //! | `Err(error)` | `{ "error": { "message": "<error's Display>" } }` |
 //! | [`Ack(value)`](Ack) | `value`, serialized |
@@ -19,11 +19,13 @@
 //! deserialize, an event without a handler), each with a `code` from [`AckError`]'s
 //! constructors.
 //!
-//! [`AckSender`]: socketioxide::extract::AckSender
-use std::{borrow::Cow, fmt};
+use std::{borrow::Cow, fmt, sync::Arc};
 
 use serde::Serialize;
-use socketioxide::{adapter::Adapter, extract::AckSender};
+use socketioxide::{adapter::Adapter, extract::AckSender, socket::Socket};
+use socketioxide_core::packet::Packet;
+
+use crate::adapter::in_memory::{Delivered, Link};
 
 /// A value a handler returns that becomes the acknowledgement the client waits for.
 ///
@@ -35,16 +37,18 @@ use socketioxide::{adapter::Adapter, extract::AckSender};
     note = "return `()`, `Result<T, E>` with `T: Serialize` and `E: Display`, or `switchboard::Ack(value)`"
 )]
 pub trait IntoAck {
-    /// Sends the acknowledgement (if any) through `ack`.
+    /// Sends the acknowledgement (if any) through `ack` and says what became of it.
     ///
     /// `event` is the event name the ack answers, used in logs; `wants_ack` says whether the
     /// client waits for one. An error the client will not hear of (it asked for no ack) is
     /// logged as a warning, so it is never lost in silence.
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool);
+    fn send_ack<A: Adapter>(self, ack: AckSink<A>, event: &str, wants_ack: bool) -> AckOutcome;
 }
 
 impl IntoAck for () {
-    fn send_ack<A: Adapter>(self, _: AckSender<A>, _: &str, _: bool) {}
+    fn send_ack<A: Adapter>(self, _: AckSink<A>, _: &str, _: bool) -> AckOutcome {
+        AckOutcome::None
+    }
 }
 
 /// Wraps a value to send as the acknowledgement from a handler that cannot fail.
@@ -59,15 +63,15 @@ impl IntoAck for () {
 pub struct Ack<T>(pub T);
 
 impl<T: Serialize> IntoAck for Ack<T> {
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, _: bool) {
-        send(ack, &self.0, event, true);
+    fn send_ack<A: Adapter>(self, ack: AckSink<A>, event: &str, _: bool) -> AckOutcome {
+        ack.send_as(&self.0, event, true)
     }
 }
 
 impl<T: Serialize, E: fmt::Display> IntoAck for Result<T, E> {
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool) {
+    fn send_ack<A: Adapter>(self, ack: AckSink<A>, event: &str, wants_ack: bool) -> AckOutcome {
         match self {
-            Ok(value) => send(ack, &value, event, true),
+            Ok(value) => ack.send_as(&value, event, true),
             Err(error) => {
                 let error = AckError::from_parts(None, error.to_string());
                 report(&error, event, wants_ack);
@@ -96,66 +100,118 @@ fn report(error: &AckError, event: &str, wants_ack: bool) {
     }
 }
 
-/// The ack sender of one event, from its socket and ack id.
-pub(crate) fn sender<A: Adapter>(
-    socket: &std::sync::Arc<socketioxide::socket::Socket<A>>,
+/// Where the acknowledgement of one event goes: the socket that sent it and the ack id it
+/// asked for.
+///
+/// On [`InMemory`](crate::InMemory) the acknowledgement keeps its place among everything else
+/// the socket is sent (behind its backlog, if it has one; see [`crate::delivery`]); on other
+/// adapters it is socketioxide's `AckSender`.
+pub struct AckSink<A: Adapter> {
+    socket: Arc<Socket<A>>,
     ack_id: Option<i64>,
-) -> AckSender<A> {
-    use socketioxide::handler::FromMessageParts;
-    // The extractor reads only the socket and the ack id; the value is not looked at.
-    let mut unused = socketioxide::handler::Value::Bytes(bytes::Bytes::new());
-    AckSender::from_message_parts(socket, &mut unused, &ack_id).unwrap_or_else(|e| match e {})
 }
 
-fn send<A: Adapter, T: Serialize + ?Sized>(ack: AckSender<A>, value: &T, event: &str, ok: bool) {
-    let outcome = match ack.send(value) {
-        Ok(()) if ok => Outcome::Ok,
-        Ok(()) => Outcome::Error,
-        Err(socketioxide::SendError::Socket(socketioxide::SocketError::InternalChannelFull)) => {
-            Outcome::QueueFull
-        }
-        Err(error) => {
-            tracing::warn!(event, %error, "could not send the acknowledgement");
-            Outcome::Failed
-        }
-    };
-    OUTCOME.with(|o| o.set(Some(outcome)));
+impl<A: Adapter> fmt::Debug for AckSink<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AckSink")
+            .field("ns", &self.socket.ns())
+            .field("sid", &self.socket.id)
+            .field("ack_id", &self.ack_id)
+            .finish()
+    }
 }
 
-/// What became of the acknowledgement sent on this thread, for [`deliver`].
-#[derive(Debug, Clone, Copy)]
-enum Outcome {
-    Ok,
-    Error,
-    QueueFull,
+impl<A: Adapter> AckSink<A> {
+    pub(crate) fn new(socket: Arc<Socket<A>>, ack_id: Option<i64>) -> Self {
+        Self { socket, ack_id }
+    }
+
+    /// Whether the client asked for an acknowledgement.
+    pub fn wanted(&self) -> bool {
+        self.ack_id.is_some()
+    }
+
+    /// Sends `value` as the acknowledgement, if the client asked for one.
+    pub fn send<T: Serialize + ?Sized>(self, value: &T) -> AckOutcome {
+        self.send_as(value, "", true)
+    }
+
+    /// Sends `value`, a success (`ok`) or an error body.
+    fn send_as<T: Serialize + ?Sized>(self, value: &T, event: &str, ok: bool) -> AckOutcome {
+        let Some(ack_id) = self.ack_id else {
+            return AckOutcome::None;
+        };
+        let socket = &self.socket;
+        if let Some(link) = Link::of(socket) {
+            let value = match link.encode(value, None) {
+                Ok(value) => value,
+                Err(error) => {
+                    tracing::warn!(event, %error, "could not serialize the acknowledgement");
+                    return AckOutcome::Failed;
+                }
+            };
+            return match link.send(Packet::ack(link.ns(), value, ack_id)) {
+                Delivered::Sent | Delivered::Queued => AckOutcome::Sent { ok },
+                Delivered::SlowConsumer | Delivered::Closed => AckOutcome::Dropped,
+            };
+        }
+        use socketioxide::handler::FromMessageParts;
+        // The extractor reads only the socket and the ack id; the value is not looked at.
+        let mut unused = socketioxide::handler::Value::Bytes(bytes::Bytes::new());
+        let Ok(sender) = AckSender::from_message_parts(socket, &mut unused, &self.ack_id);
+        match sender.send(value) {
+            Ok(()) => AckOutcome::Sent { ok },
+            Err(socketioxide::SendError::Socket(error)) => {
+                tracing::warn!(ns = socket.ns(), sid = %socket.id, event, %error, "acknowledgement not delivered (this adapter has no delivery guarantee)");
+                metrics::counter!(crate::metrics::MESSAGES_DROPPED_TOTAL, crate::metrics::LABEL_NS => socket.ns().to_owned(), crate::metrics::LABEL_REASON => "ack_undeliverable").increment(1);
+                AckOutcome::Dropped
+            }
+            Err(error) => {
+                tracing::warn!(event, %error, "could not send the acknowledgement");
+                AckOutcome::Failed
+            }
+        }
+    }
+}
+
+/// Extracts the event's [`AckSink`] in a handler that acknowledges by itself (and returns
+/// `()`), keeping the acknowledgement in order with everything else the socket is sent.
+impl<A: Adapter> socketioxide::handler::FromMessageParts<A> for AckSink<A> {
+    type Error = std::convert::Infallible;
+
+    fn from_message_parts(
+        socket: &Arc<Socket<A>>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        Ok(AckSink::new(socket.clone(), *ack_id))
+    }
+}
+
+/// What became of a handler's acknowledgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AckOutcome {
+    /// None was sent: the client asked for none, or the handler returns `()`.
+    None,
+    /// Sent, or queued behind the socket's backlog; `ok` is false for an error body.
+    Sent {
+        /// Whether it carries a success value rather than an error.
+        ok: bool,
+    },
+    /// Dropped and counted: the socket is a slow consumer or is leaving.
+    Dropped,
+    /// Not sent: it could not be serialized (logged).
     Failed,
 }
 
-thread_local! {
-    static OUTCOME: std::cell::Cell<Option<Outcome>> = const { std::cell::Cell::new(None) };
-}
-
-/// Runs `send`, which sends (at most) one acknowledgement to `socket`, and accounts for it:
-/// counted in `switchboard_acks_sent_total`, and an acknowledgement that found the
-/// connection's queue full makes the socket a slow consumer (see [`crate::delivery`]) instead
-/// of vanishing.
-pub(crate) fn deliver<A: Adapter>(socket: &socketioxide::socket::Socket<A>, send: impl FnOnce()) {
-    OUTCOME.with(|o| o.set(None));
-    send();
-    let Some(outcome) = OUTCOME.with(|o| o.take()) else {
-        return;
-    };
-    match outcome {
-        Outcome::Ok | Outcome::Error => {
-            if let Some(metrics) = crate::namespace::ns_metrics(socket) {
-                metrics.ack_sent(matches!(outcome, Outcome::Ok));
-            }
-        }
-        Outcome::QueueFull => {
-            tracing::warn!(ns = socket.ns(), sid = %socket.id, "acknowledgement found the connection queue full");
-            crate::delivery::ack_undeliverable(socket.ns(), socket.id);
-        }
-        Outcome::Failed => {}
+/// Accounts for the acknowledgement sent to `socket`: counted in
+/// `switchboard_acks_sent_total` by outcome.
+pub(crate) fn account<A: Adapter>(socket: &Socket<A>, outcome: AckOutcome) {
+    if let AckOutcome::Sent { ok } = outcome
+        && let Some(metrics) = crate::namespace::ns_metrics(socket)
+    {
+        metrics.ack_sent(ok);
     }
 }
 
@@ -226,8 +282,8 @@ impl AckError {
     }
 
     /// Sends this error as the acknowledgement, if the client asked for one.
-    pub fn send<A: Adapter>(&self, ack: AckSender<A>, event: &str) {
-        send(ack, &self.body(), event, false);
+    pub fn send<A: Adapter>(&self, ack: AckSink<A>, event: &str) -> AckOutcome {
+        ack.send_as(&self.body(), event, false)
     }
 }
 
@@ -236,9 +292,9 @@ impl AckError {
 /// `AckError` deliberately does not implement `Display`: that keeps this impl apart from the
 /// one for `Result<T, E: Display>`.
 impl<T: Serialize> IntoAck for Result<T, AckError> {
-    fn send_ack<A: Adapter>(self, ack: AckSender<A>, event: &str, wants_ack: bool) {
+    fn send_ack<A: Adapter>(self, ack: AckSink<A>, event: &str, wants_ack: bool) -> AckOutcome {
         match self {
-            Ok(value) => send(ack, &value, event, true),
+            Ok(value) => ack.send_as(&value, event, true),
             Err(error) => {
                 report(&error, event, wants_ack);
                 error.send(ack, event)

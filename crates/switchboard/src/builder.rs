@@ -10,7 +10,8 @@ use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use crate::{
     BuildError, SwitchboardLayer,
     adapter::ReadyAdapter,
-    delivery::{DeliveryConfig, InMemory},
+    adapter::in_memory::QUEUE_SLACK,
+    delivery::{DeliveryConfig, DeliveryState, InMemory},
     error::check_path,
     guard::{GuardLayer, Guards},
     namespace::{Namespace, NamespaceDef, NamespaceHandler},
@@ -47,9 +48,15 @@ impl Switchboard {
     /// A builder with the in-memory room adapter ([`InMemory`]), for a single instance, with
     /// switchboard's delivery guarantee (`docs/delivery.md`) at its default bounds.
     pub fn builder() -> SwitchboardBuilder<InMemory> {
-        SwitchboardBuilder::from_socketio(defaults(
-            SocketIo::builder().with_adapter::<InMemory>(DeliveryConfig::default()),
-        ))
+        let config = DeliveryConfig::default();
+        let state = DeliveryState::new(config);
+        let mut builder = SwitchboardBuilder::from_socketio(defaults(
+            SocketIo::builder()
+                .with_adapter::<InMemory>(state.clone())
+                .with_state(state),
+        ));
+        builder.delivery = Some(config);
+        builder
     }
 
     /// A builder with another room adapter (`state` is that adapter's state, for example a
@@ -73,6 +80,8 @@ pub struct SwitchboardBuilder<A: Adapter = InMemory> {
     guards: Guards,
     #[cfg_attr(not(feature = "client-bundle"), allow(dead_code))]
     serve_client: bool,
+    /// The delivery bounds, on [`InMemory`].
+    delivery: Option<DeliveryConfig>,
 }
 
 macro_rules! delegate {
@@ -96,7 +105,27 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
                 timeout: DEFAULT_GUARD_TIMEOUT,
             },
             serve_client: true,
+            delivery: None,
         }
+    }
+
+    /// The connection queue must hold what delivery keeps in it, with room to spare.
+    fn check_queue_of(
+        delivery: Option<DeliveryConfig>,
+        io: &SocketIo<A>,
+    ) -> Result<(), BuildError> {
+        let Some(delivery) = delivery else {
+            return Ok(());
+        };
+        let max_buffer_size = io.config().engine_config.max_buffer_size;
+        if max_buffer_size < delivery.max_in_flight + QUEUE_SLACK {
+            return Err(BuildError::QueueTooShort {
+                max_buffer_size,
+                max_in_flight: delivery.max_in_flight,
+                slack: QUEUE_SLACK,
+            });
+        }
+        Ok(())
     }
 
     /// Registers a namespace: a type with `#[namespace]` on its `impl` block, or a
@@ -198,10 +227,10 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     pub fn build_layer(self) -> Result<(SwitchboardLayer<A>, SocketIo<A>), BuildError> {
         let namespaces = check(self.namespaces)?;
         let (socketio, io) = self.socketio.build_layer();
+        Self::check_queue_of(self.delivery, &io)?;
         spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         let layer = SwitchboardLayer {
             socketio,
-            ping_interval: io.config().engine_config.ping_interval,
             #[cfg(feature = "client-bundle")]
             client: crate::client_bundle::ClientBundleLayer::new()
                 .path(&self.req_path)
@@ -223,6 +252,7 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     > {
         let namespaces = check(self.namespaces)?;
         let (svc, io) = self.socketio.build_svc();
+        Self::check_queue_of(self.delivery, &io)?;
         spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         Ok((svc, io))
     }
@@ -233,7 +263,13 @@ impl SwitchboardBuilder<InMemory> {
     /// [`DeliveryConfig::default`]: 4 MiB of backlog, 10 s without progress); past them the
     /// socket is disconnected as a slow consumer. See [`crate::delivery`].
     pub fn delivery(mut self, config: DeliveryConfig) -> Self {
-        self.socketio = self.socketio.with_adapter::<InMemory>(config);
+        let state = DeliveryState::new(config);
+        self.socketio = self
+            .socketio
+            .with_adapter::<InMemory>(state.clone())
+            // How a socket finds its namespace's adapter when it connects.
+            .with_state(state);
+        self.delivery = Some(config);
         self
     }
 }

@@ -36,6 +36,20 @@ pub enum BuildError {
         #[source]
         source: socketioxide::NsInsertError,
     },
+    /// The connection queue (`max_buffer_size`) is too short for what delivery keeps in it
+    /// (`DeliveryConfig::max_in_flight`) plus the room it keeps free for the heartbeat.
+    #[error(
+        "max_buffer_size {max_buffer_size} is too small for DeliveryConfig::max_in_flight {max_in_flight}: raise max_buffer_size to at least {} or lower max_in_flight",
+        max_in_flight + slack
+    )]
+    QueueTooShort {
+        /// The connection queue's size, in packets.
+        max_buffer_size: usize,
+        /// What delivery keeps in it at most.
+        max_in_flight: usize,
+        /// What it keeps free above that.
+        slack: usize,
+    },
     /// The Redis room adapter could not subscribe a namespace to its channels (Redis became
     /// unreachable between `connect` and the build, or refused the subscription).
     #[cfg(feature = "redis")]

@@ -15,16 +15,16 @@ pub mod metrics;
 pub mod middleware;
 pub mod namespace;
 mod params;
-#[cfg(feature = "redis")]
-pub mod redis;
 mod serve;
 
-pub use ack::{Ack, AckError, IntoAck};
+pub use ack::{Ack, AckError, AckOutcome, AckSink, IntoAck};
+#[cfg(feature = "redis")]
+pub use adapter::redis;
 pub use builder::{
     DEFAULT_GUARD_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE, DEFAULT_WS_READ_BUFFER_SIZE, Switchboard,
     SwitchboardBuilder,
 };
-pub use delivery::{DeliveryConfig, InMemory};
+pub use delivery::{DeliveryConfig, DeliveryState, InMemory};
 pub use error::BuildError;
 pub use layer::{SwitchboardLayer, SwitchboardService};
 pub use namespace::{Namespace, NamespaceDef};

@@ -62,7 +62,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::{
-    ack::AckError,
+    ack::{AckError, AckSink},
     handler::{ErasedEvent, EventName},
     metrics::NsMetrics,
 };
@@ -277,7 +277,8 @@ impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
             name: name.clone(),
         };
         let this = self.clone();
-        tokio::spawn(async move {
+        // Started like a handler without middleware: in the order the events arrived.
+        crate::handler::start_in_order(async move {
             let run = async {
                 // The lock is held only while the stack becomes ready and takes the call, so a
                 // slow handler does not hold up the socket's next event.
@@ -296,10 +297,9 @@ impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(ns = socket.ns(), sid = %socket.id, event = %name, "event middleware panicked");
                 if ack_id.is_some() {
-                    crate::ack::deliver(&socket, || {
-                        AckError::internal_error(&name)
-                            .send(crate::ack::sender(&socket, ack_id), &name)
-                    });
+                    let outcome = AckError::internal_error(&name)
+                        .send(AckSink::new(socket.clone(), ack_id), &name);
+                    crate::ack::account(&socket, outcome);
                 }
             }
         });
@@ -334,9 +334,8 @@ impl<A: Adapter> Layered<A> {
         tracing::warn!(ns, sid = %socket.id, event, reason, %error, "event refused by middleware");
         self.metrics.event_refused(reason);
         if ack_id.is_some() {
-            crate::ack::deliver(socket, || {
-                ack.send(crate::ack::sender(socket, ack_id), event)
-            });
+            let outcome = ack.send(AckSink::new(socket.clone(), ack_id), event);
+            crate::ack::account(socket, outcome);
         }
         if let Some(abuse) = &self.abuse
             && abuse.refused()

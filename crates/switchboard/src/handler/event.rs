@@ -13,7 +13,7 @@ use socketioxide::{
 };
 use tracing::Instrument;
 
-use crate::ack::{AckError, IntoAck};
+use crate::ack::{AckError, AckSink, IntoAck};
 
 /// An async function or closure that handles one event.
 ///
@@ -84,9 +84,8 @@ fn refuse<A: Adapter, E: std::error::Error + 'static>(
         )
     };
     if ack_id.is_some() {
-        crate::ack::deliver(socket, || {
-            ack.send(crate::ack::sender(socket, ack_id), &name)
-        });
+        let outcome = ack.send(AckSink::new(socket.clone(), ack_id), &name);
+        crate::ack::account(socket, outcome);
     }
 }
 
@@ -107,16 +106,15 @@ where
     let _running = crate::serve::Running::start();
     let has_ack = ack_id.is_some();
     let result = AssertUnwindSafe(fut).catch_unwind().await;
-    let ack = crate::ack::sender(&socket, ack_id);
-    crate::ack::deliver(&socket, || match result {
+    let ack = AckSink::new(socket.clone(), ack_id);
+    let outcome = match result {
         Ok(res) => res.send_ack(ack, &name, has_ack),
         Err(_) => {
             tracing::error!(event = %name, "event handler panicked");
-            if has_ack {
-                AckError::internal_error(&name).send(ack, &name);
-            }
+            AckError::internal_error(&name).send(ack, &name)
         }
-    });
+    };
+    crate::ack::account(&socket, outcome);
 }
 
 impl<A, F, Fut> EventHandler<A, ()> for F
@@ -285,20 +283,13 @@ impl<A: Adapter> MessageHandler<A, ViaSwitchboard> for Dispatch<A> {
 /// lets the runtime start them in any order, so two chats sent back to back could be
 /// broadcast in the other order. Started here, everything a handler does before its first
 /// pending `.await` (a broadcast to a room, in memory or queued for Redis) happens in arrival
-/// order, as in the JavaScript server.
-fn start_in_order<F: Future<Output = ()> + Send + 'static>(fut: F) {
+/// order, as in the JavaScript server. Nothing here waits: a broadcast never blocks on a
+/// client, so the first poll is as short as the handler's own synchronous work.
+pub(crate) fn start_in_order<F: Future<Output = ()> + Send + 'static>(fut: F) {
     let mut fut = Box::pin(fut);
     // A no-op waker is enough: the spawned task polls again at once, with its own waker.
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    let pressure = crate::delivery::Pressure::watch();
     if fut.as_mut().poll(&mut cx).is_pending() {
-        // A broadcast of this handler is waiting for a backlogged socket: finish it before
-        // reading this connection's next message, which slows the sender down.
-        match pressure.take() {
-            Some(limit) => crate::delivery::hold_sender(fut, limit),
-            None => {
-                tokio::spawn(fut);
-            }
-        }
+        tokio::spawn(fut);
     }
 }

@@ -14,4 +14,4 @@ pub use connect::ConnectHook;
 pub use event::{EventHandler, EventName};
 
 pub(crate) use connect::BoxedConnectHook;
-pub(crate) use event::{Dispatch, Erase, ErasedEvent};
+pub(crate) use event::{Dispatch, Erase, ErasedEvent, start_in_order};

@@ -12,7 +12,7 @@ use std::{
 use socketioxide::{
     SocketIo,
     adapter::Adapter,
-    extract::{AckSender, Event, SocketRef},
+    extract::{Event, SocketRef},
     handler::{ConnectHandler, DisconnectHandler, FromConnectParts, Value},
     socket::{DisconnectReason, Socket},
 };
@@ -20,7 +20,8 @@ use tracing::Instrument;
 
 use super::def::{BoxedDisconnect, EventEntry, NamespaceDef};
 use crate::{
-    ack::AckError,
+    ack::{AckError, AckSink},
+    adapter::in_memory::Link,
     guard::Guards,
     handler::{BoxedConnectHook, Dispatch, Erase, EventName},
     metrics::{NsMetrics, Tracked},
@@ -169,7 +170,9 @@ impl<A: Adapter> NamespaceHandler<A> {
             metrics: metrics.clone(),
             span,
         });
-        crate::delivery::track(socket.ns(), &inner.path, socket.id, socket.req_parts());
+        if let Some(link) = Link::connect(&socket, &inner.path) {
+            socket.extensions.insert(link);
+        }
         socket.extensions.insert(ConnectionRef(connection.clone()));
         socket.on_disconnect(OnDisconnect {
             connection,
@@ -231,7 +234,9 @@ impl<A: Adapter> DisconnectHandler<A, ViaNamespace> for OnDisconnect<A> {
     ) {
         let connection = &self.connection;
         connection.tracked.close(&connection.metrics);
-        crate::delivery::untrack(socket.ns(), socket.id);
+        if let Some(link) = socket.extensions.remove::<Link>() {
+            link.disconnect();
+        }
         socket.extensions.remove::<ConnectionRef>();
         let _entered = connection.span.enter();
         tracing::debug!(%reason, "socket disconnected");
@@ -261,12 +266,13 @@ fn watch_shutdown<A: Adapter>(socket: &Arc<Socket<A>>, metrics: Arc<NsMetrics>) 
 /// The default catch-all: an event nobody handles is logged, counted and refused with an ack
 /// error.
 fn unknown_event<A: Adapter>() -> EventEntry<A> {
-    let handler = async |socket: SocketRef<A>, Event(event): Event, ack: AckSender<A>| {
+    let handler = async |socket: SocketRef<A>, Event(event): Event, ack: AckSink<A>| {
         tracing::warn!(ns = socket.ns(), sid = %socket.id, %event, "no handler for event");
         if let Some(ConnectionRef(connection)) = socket.extensions.get::<ConnectionRef>() {
             connection.metrics.event_refused("unknown_event");
         }
-        AckError::unknown_event(socket.ns(), &event).send(ack, &event);
+        let outcome = AckError::unknown_event(socket.ns(), &event).send(ack, &event);
+        crate::ack::account(&socket, outcome);
     };
     EventEntry {
         key: std::borrow::Cow::Borrowed(""),

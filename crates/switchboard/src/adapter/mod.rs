@@ -46,6 +46,10 @@
 //! [`BuildError`]: crate::BuildError
 use std::future::Future;
 
+pub(crate) mod in_memory;
+#[cfg(feature = "redis")]
+pub mod redis;
+
 use socketioxide::adapter::{Adapter, LocalAdapter};
 pub use socketioxide_core::adapter::DefinedAdapter;
 

@@ -1,0 +1,160 @@
+//! The drain: one task per namespace that hands backlogs over as their clients read, and
+//! tells and disconnects slow consumers.
+//!
+//! It sleeps until something wakes it (a socket gets a backlog, a backlogged socket's mark is
+//! taken, a backlog passes the server's budget) and, while any backlog exists, at least every
+//! [`DRAIN_TICK`](super::DRAIN_TICK), which is how often the stall clock is read.
+use std::sync::{Arc, Weak};
+
+use tokio::sync::Notify;
+
+use super::{DRAIN_TICK, Delivered, InMemory, Notice, Outbox, SlowReason, single};
+use crate::adapter::in_memory::outbox::Backlog;
+
+/// The drain task of one namespace; ends when the namespace's adapter is dropped.
+pub(super) async fn run(this: Weak<InMemory>, wake: Arc<Notify>) {
+    loop {
+        let busy = match this.upgrade() {
+            Some(adapter) => adapter.drain_pass(),
+            None => return,
+        };
+        if busy {
+            let _ = tokio::time::timeout(DRAIN_TICK, wake.notified()).await;
+        } else {
+            wake.notified().await;
+        }
+    }
+}
+
+/// What a slow consumer needs next.
+enum Step {
+    Wait,
+    Disconnect,
+}
+
+impl InMemory {
+    /// One pass over the namespace's backlogs; true while some remain.
+    fn drain_pass(&self) -> bool {
+        let mut disconnect = Vec::new();
+        for outbox in self.backlogged_list() {
+            let mut backlog = outbox.lock();
+            if backlog.gone {
+                continue;
+            }
+            let step = match backlog.slow.is_some() {
+                true => self.advance_slow(&outbox, &mut backlog),
+                false => {
+                    if self.refill(&outbox, &mut backlog) {
+                        // Empty: the socket is sent to directly again.
+                        outbox.set_backlogged(&backlog, false);
+                        self.forget_backlogged(&outbox);
+                        tracing::trace!(ns = self.path(), sid = %outbox.sid, "backlog drained");
+                    }
+                    Step::Wait
+                }
+            };
+            drop(backlog);
+            if let Step::Disconnect = step {
+                disconnect.push(outbox);
+            }
+        }
+        // Disconnecting runs the socket's disconnect handlers: no lock is held here.
+        for outbox in disconnect {
+            if let Err(errors) = self.local.disconnect_socket(single(outbox.sid)) {
+                tracing::debug!(ns = self.path(), sid = %outbox.sid, ?errors, "slow consumer already closing");
+            }
+            // A socket that was not connected through switchboard is forgotten here.
+            let mut backlog = outbox.lock();
+            if !backlog.gone {
+                backlog.gone = true;
+                outbox.set_backlogged(&backlog, false);
+                self.forget_backlogged(&outbox);
+            }
+        }
+        if self.shared.over_budget() {
+            self.shared.enforce_budget();
+        }
+        self.backlogged_count
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+    }
+
+    /// Hands over what the socket's queue has room for; true once the backlog is empty.
+    fn refill(&self, outbox: &Arc<Outbox>, backlog: &mut Backlog) -> bool {
+        let (window, mark_every) = (self.window(), self.mark_every());
+        let mut bytes = 0;
+        while outbox.in_flight() < window {
+            let Some(front) = backlog.queue.pop_front() else {
+                break;
+            };
+            bytes += front.bytes;
+            if self.hand_over(outbox, front.packet) == Delivered::Closed {
+                // Leaving: the disconnect handler drops and counts the rest.
+                break;
+            }
+            if outbox.in_flight() >= mark_every && !outbox.mark_pending() {
+                self.send_mark(outbox);
+            }
+        }
+        if bytes > 0 {
+            backlog.bytes -= bytes;
+            self.shared
+                .total_bytes
+                .fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+            self.metrics().backlog_bytes.decrement(bytes as f64);
+        }
+        let Some(oldest) = backlog.queue.front() else {
+            return true;
+        };
+        // A mark in the queue wakes this drain when the client reads.
+        if !outbox.mark_pending() {
+            self.send_mark(outbox);
+        }
+        if oldest.at.elapsed() > self.config().max_stall {
+            self.make_slow(outbox, backlog, SlowReason::Stalled);
+        }
+        false
+    }
+
+    /// Tells a slow consumer why it goes, once its queue has room, then lets it go once it has
+    /// read the notice (or after `max_stall` if it reads nothing).
+    fn advance_slow(&self, outbox: &Arc<Outbox>, backlog: &mut Backlog) -> Step {
+        let Some(slow) = &mut backlog.slow else {
+            return Step::Wait;
+        };
+        let max_stall = self.config().max_stall;
+        match slow.notice {
+            Notice::Pending if outbox.in_flight() < self.window() => {
+                let Some(packet) = self.notice(slow) else {
+                    return Step::Disconnect;
+                };
+                if self.hand_over(outbox, packet) == Delivered::Closed {
+                    return Step::Disconnect;
+                }
+                let mark = outbox.sent();
+                slow.notice = Notice::Sent {
+                    mark,
+                    at: std::time::Instant::now(),
+                };
+                if !self.marks_work {
+                    return Step::Disconnect;
+                }
+                self.send_mark(outbox);
+                Step::Wait
+            }
+            Notice::Pending if slow.since.elapsed() > max_stall => {
+                tracing::warn!(ns = self.path(), sid = %outbox.sid, "slow consumer read nothing more: disconnecting it without the notice");
+                Step::Disconnect
+            }
+            Notice::Pending => Step::Wait,
+            Notice::Sent { mark, .. } if outbox.confirmed() >= mark => Step::Disconnect,
+            Notice::Sent { at, .. } if at.elapsed() > max_stall => Step::Disconnect,
+            Notice::Sent { .. } => {
+                if !outbox.mark_pending() {
+                    self.send_mark(outbox);
+                }
+                Step::Wait
+            }
+        }
+    }
+}
