@@ -64,7 +64,7 @@ pub struct InMemory {
     local: CoreLocalAdapter<Emitter>,
     shared: Arc<Shared>,
     /// The namespace's sockets, by id; written when one connects or disconnects.
-    outboxes: RwLock<HashMap<Sid, Arc<Outbox>>>,
+    outboxes: RwLock<HashMap<Sid, Arc<Outbox>, foldhash::fast::FixedState>>,
     /// The sockets with a backlog (or on their way out as slow consumers): the drain's list.
     backlogged: Mutex<Vec<Arc<Outbox>>>,
     /// `backlogged.len()`, read on every broadcast without the lock.
@@ -550,7 +550,7 @@ impl CoreAdapter<Emitter> for InMemory {
         Self {
             local,
             shared: state.0.clone(),
-            outboxes: RwLock::new(HashMap::new()),
+            outboxes: RwLock::new(HashMap::default()),
             backlogged: Mutex::new(Vec::new()),
             backlogged_count: AtomicUsize::new(0),
             wake: Arc::new(Notify::new()),
