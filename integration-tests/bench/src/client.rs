@@ -6,7 +6,12 @@
 //! `42/sports,["chat",{"room":…,"message":…}]`, and an [`EventReceiver`] that answers pings
 //! (`2` → `3`) and hands the argument of every `message` event to a callback. That is all the
 //! seed program needs, and it keeps a client to one task and a few kilobytes.
-use std::{borrow::Cow, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    borrow::Cow,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use futures_util::{
     SinkExt, StreamExt,
@@ -232,12 +237,24 @@ impl EventReceiver {
     /// Like [`run`](Self::run), but every socket.io frame of the namespace reaches `on_frame`:
     /// `message` arguments, other events (whole frame), and the namespace's DISCONNECT.
     /// Returns when the connection closes or the namespace is disconnected.
-    pub async fn run_frames(
+    pub async fn run_frames(self, on_frame: impl FnMut(Frame<'_>)) -> Result<(), ClientError> {
+        self.run_frames_paced(None, on_frame).await
+    }
+
+    /// Like [`run_frames`](Self::run_frames), reading one websocket frame every `pace` (a slow
+    /// client: the server sees its TCP window fill) until `pace` is `None` or its time is up.
+    pub async fn run_frames_paced(
         mut self,
+        pace: Option<(Duration, Instant)>,
         mut on_frame: impl FnMut(Frame<'_>),
     ) -> Result<(), ClientError> {
         let disconnect = format!("41{}", &self.event_prefix[2..]);
         while let Some(frame) = self.stream.next().await {
+            if let Some((every, until)) = pace
+                && Instant::now() < until
+            {
+                tokio::time::sleep(every).await;
+            }
             let text = match frame? {
                 Message::Text(text) => text,
                 Message::Close(_) => return Ok(()),

@@ -68,10 +68,19 @@ struct Sequence {
     next: u64,
     /// Messages not equal to `next` when they arrived.
     out_of_order: u64,
+    /// When the last message arrived.
+    last: Option<Instant>,
+    /// The longest time between two messages.
+    longest_silence: Duration,
 }
 
 impl Sequence {
     fn see(&mut self, index: u64) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            self.longest_silence = self.longest_silence.max(now - last);
+        }
+        self.last = Some(now);
         if index == self.next {
             self.next += 1;
         } else {
@@ -203,6 +212,39 @@ pub async fn bursts(
     })
 }
 
+/// How a slow client of [`flood`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// Reads nothing until the readers have everything, then as fast as it can.
+    Paused,
+    /// Reads `per_second` websocket frames a second for `during`, then as fast as it can.
+    Steady {
+        /// Frames read per second.
+        per_second: u32,
+        /// For how long.
+        during: Duration,
+    },
+}
+
+/// What one slow client of [`flood`] saw.
+#[derive(Debug, Clone)]
+pub struct SlowClient {
+    /// How it read.
+    pub pace: Pace,
+    /// Flood messages it received, from the first on.
+    pub received: u64,
+    /// Messages that reached it out of order or after a gap.
+    pub out_of_order: u64,
+    /// The slow-consumer notice it received, as sent.
+    pub notice: Option<String>,
+    /// Whether the server disconnected it from the namespace.
+    pub disconnected: bool,
+    /// Whether its connection was closed before it had everything or a disconnect.
+    pub closed: bool,
+    /// From the first send until it was done (everything, disconnected or closed).
+    pub done_after: Duration,
+}
+
 /// What [`flood`] saw.
 #[derive(Debug, Clone)]
 pub struct Flood {
@@ -216,33 +258,25 @@ pub struct Flood {
     pub reader_received: u64,
     /// Messages that reached a reader out of order or twice.
     pub reader_out_of_order: u64,
+    /// The longest any reader went without a flood message, between its first and its last.
+    pub reader_longest_silence: Duration,
     /// From the first send to the readers' last delivery.
     pub elapsed: Duration,
-    /// Flood messages the paused client received once it read again.
-    pub paused_received: u64,
-    /// Messages that reached the paused client out of order or after a gap.
-    pub paused_out_of_order: u64,
-    /// The slow-consumer notice the paused client received, as sent.
-    pub paused_notice: Option<String>,
-    /// Whether the server disconnected the paused client from the namespace.
-    pub paused_disconnected: bool,
-    /// Whether the paused client's connection was closed (by the server) while it read.
-    pub paused_closed: bool,
+    /// The clients that read slowly or not at all.
+    pub slow: Vec<SlowClient>,
     /// The server's resident memory before the flood, KiB.
     pub rss_before_kib: Option<u64>,
     /// The highest resident memory sampled during the flood, KiB.
     pub rss_peak_kib: Option<u64>,
-    /// Resident memory after the paused client was dealt with, KiB.
+    /// Resident memory after the slow clients were dealt with, KiB.
     pub rss_after_kib: Option<u64>,
 }
 
 impl Flood {
-    /// `Ok` when the readers got everything in order and the paused client got an unbroken
+    /// `Ok` when the readers got everything in order and every slow client got an unbroken
     /// prefix followed by one of: the rest; the slow-consumer notice and its disconnection;
-    /// or, when `evicted` (the server reported it a slow consumer), the connection closed.
-    ///
-    /// The last case is a client that read nothing while its queue was full at an engine.io
-    /// ping: engine.io closes such a connection at once, before any notice can be queued.
+    /// or, for a client that read nothing while the server dealt with it and only when
+    /// `evicted` (the server reported a slow consumer), its connection closed.
     pub fn verdict(&self, evicted: bool) -> Result<(), String> {
         let expected = (self.readers * self.chats) as u64;
         if self.reader_received != expected || self.reader_out_of_order != 0 {
@@ -251,28 +285,31 @@ impl Flood {
                 self.reader_received, self.reader_out_of_order
             ));
         }
-        if self.paused_out_of_order != 0 {
-            return Err(format!(
-                "the paused client saw {} messages out of order or after a gap",
-                self.paused_out_of_order
-            ));
-        }
-        let all = self.paused_received == self.chats as u64;
-        let told = self.paused_notice.is_some() && self.paused_disconnected;
-        let closed_as_slow = evicted && self.paused_closed;
-        if !all && !told && !closed_as_slow {
-            return Err(format!(
-                "the paused client received {} of {} and was {}",
-                self.paused_received,
-                self.chats,
-                if self.paused_disconnected {
-                    "disconnected without the slow-consumer notice"
-                } else if self.paused_closed {
-                    "closed, but the server did not report a slow consumer"
-                } else {
-                    "left without a reason"
-                }
-            ));
+        for slow in &self.slow {
+            if slow.out_of_order != 0 {
+                return Err(format!(
+                    "the {:?} client saw {} messages out of order or after a gap",
+                    slow.pace, slow.out_of_order
+                ));
+            }
+            let all = slow.received == self.chats as u64;
+            let told = slow.notice.is_some() && slow.disconnected;
+            let closed_as_slow = evicted && slow.closed && slow.pace == Pace::Paused;
+            if !all && !told && !closed_as_slow {
+                return Err(format!(
+                    "the {:?} client received {} of {} and was {}",
+                    slow.pace,
+                    slow.received,
+                    self.chats,
+                    if slow.disconnected {
+                        "disconnected without the slow-consumer notice"
+                    } else if slow.closed {
+                        "closed while it read (a heartbeat timeout?)"
+                    } else {
+                        "left without a reason"
+                    }
+                ));
+            }
         }
         Ok(())
     }
@@ -295,21 +332,26 @@ fn flood_index(message: &str) -> Option<u64> {
     message.strip_prefix('f')?.split(':').next()?.parse().ok()
 }
 
-/// `readers` clients join the room and read; one more joins and stops reading; reader 0 sends
-/// `chats` chats of `message_bytes` each. Once the readers are done (or time out), the paused
-/// client reads what is left for it, for at most `limits.phase_timeout`. `server_pid` is
-/// sampled for its resident memory.
+/// `readers` clients join the room and read; one more client per entry of `slow` joins and
+/// reads at that pace; reader 0 sends `chats` chats of `message_bytes` each. Once the readers
+/// are done (or time out), a paused client reads what is left for it; every slow client gets
+/// at most `limits.phase_timeout` to be done. `server_pid` is sampled for its resident memory.
 pub async fn flood(
     addr: SocketAddr,
     server_pid: Option<u32>,
     readers: usize,
     chats: usize,
     message_bytes: usize,
+    slow: &[Pace],
     limits: &Limits,
 ) -> Result<Flood, ScenarioError> {
     let counted = Counted::connect(addr, readers, limits, flood_index).await?;
-    let (_paused_sender, paused) = connect(addr, NAMESPACE, limits.step_timeout).await?;
-    // Its greeting reaches the readers too.
+    let mut receivers = Vec::new();
+    for _ in slow {
+        let (sender, receiver) = connect(addr, NAMESPACE, limits.step_timeout).await?;
+        receivers.push((sender, receiver));
+    }
+    // Their greetings reach the readers too.
     sleep(limits.quiet).await;
 
     let rss_before_kib = server_pid.and_then(|pid| rss_kib(pid).ok());
@@ -328,8 +370,21 @@ pub async fn flood(
         })
     });
 
-    let sender = counted.swarm.senders[0].clone();
     let start = Instant::now();
+    let readers_done = Arc::new(tokio::sync::Notify::new());
+    let mut watchers = Vec::new();
+    let mut _senders = Vec::new();
+    for (&pace, (sender, receiver)) in slow.iter().zip(receivers) {
+        _senders.push(sender);
+        watchers.push(SlowWatch::start(
+            pace,
+            receiver,
+            readers_done.clone(),
+            start,
+        ));
+    }
+
+    let sender = counted.swarm.senders[0].clone();
     let target = (readers * chats) as u64;
     let send = async {
         const CHUNK: usize = 100;
@@ -367,43 +422,12 @@ pub async fn flood(
     if let Ok(Err(error)) = sent {
         return Err(error);
     }
-
-    // The paused client reads again.
-    let sequence = Arc::new(Mutex::new(Sequence::default()));
-    let notice = Arc::new(Mutex::new(None));
-    let disconnected = Arc::new(AtomicBool::new(false));
-    let reading = {
-        let (sequence, notice, disconnected) =
-            (sequence.clone(), notice.clone(), disconnected.clone());
-        tokio::spawn(paused.run_frames(move |frame| match frame {
-            Frame::Message(message) => {
-                if let Some(index) = flood_index(message) {
-                    sequence
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .see(index);
-                }
-            }
-            Frame::Event(text) if text.contains(SLOW_CONSUMER_EVENT) => {
-                *notice.lock().unwrap_or_else(PoisonError::into_inner) = Some(text.to_owned());
-            }
-            Frame::Event(_) => {}
-            Frame::Disconnect => disconnected.store(true, Ordering::Relaxed),
-        }))
-    };
-    let done = async {
-        loop {
-            if sequence.lock().unwrap_or_else(PoisonError::into_inner).next >= chats as u64
-                || reading.is_finished()
-            {
-                return;
-            }
-            sleep(Duration::from_millis(10)).await;
-        }
-    };
-    let _ = timeout(limits.phase_timeout, done).await;
-    let paused_closed = reading.is_finished();
-    reading.abort();
+    // A paused client reads again.
+    readers_done.notify_waiters();
+    let mut slow_clients = Vec::new();
+    for watch in watchers {
+        slow_clients.push(watch.finish(chats as u64, limits.phase_timeout).await);
+    }
 
     sampling.store(false, Ordering::Relaxed);
     let rss_peak_kib = match sampler {
@@ -416,8 +440,12 @@ pub async fn flood(
         "where each reader stopped"
     );
     let (reader_out_of_order, _) = counted.gaps(chats as u64);
-    let paused = lock(&sequence);
-    let paused_notice = lock(&notice).clone();
+    let reader_longest_silence = counted
+        .sequences
+        .iter()
+        .map(|s| lock(s).longest_silence)
+        .max()
+        .unwrap_or_default();
     let reader_received = counted.received();
     drop(counted);
     Ok(Flood {
@@ -426,14 +454,98 @@ pub async fn flood(
         message_bytes,
         reader_received,
         reader_out_of_order,
+        reader_longest_silence,
         elapsed,
-        paused_received: paused.next,
-        paused_out_of_order: paused.out_of_order,
-        paused_notice,
-        paused_disconnected: disconnected.load(Ordering::Relaxed),
-        paused_closed,
+        slow: slow_clients,
         rss_before_kib,
         rss_peak_kib,
         rss_after_kib,
     })
+}
+
+/// One slow client of [`flood`], reading in the background.
+struct SlowWatch {
+    pace: Pace,
+    sequence: Arc<Mutex<Sequence>>,
+    notice: Arc<Mutex<Option<String>>>,
+    disconnected: Arc<AtomicBool>,
+    reading: tokio::task::JoinHandle<()>,
+    start: Instant,
+}
+
+impl SlowWatch {
+    fn start(
+        pace: Pace,
+        receiver: crate::client::EventReceiver,
+        readers_done: Arc<tokio::sync::Notify>,
+        start: Instant,
+    ) -> SlowWatch {
+        let sequence = Arc::new(Mutex::new(Sequence::default()));
+        let notice = Arc::new(Mutex::new(None));
+        let disconnected = Arc::new(AtomicBool::new(false));
+        let on_frame = {
+            let (sequence, notice, disconnected) =
+                (sequence.clone(), notice.clone(), disconnected.clone());
+            move |frame: Frame<'_>| match frame {
+                Frame::Message(message) => {
+                    if let Some(index) = flood_index(message) {
+                        lock(&sequence).see(index);
+                    }
+                }
+                Frame::Event(text) if text.contains(SLOW_CONSUMER_EVENT) => {
+                    *lock(&notice) = Some(text.to_owned());
+                }
+                Frame::Event(_) => {}
+                Frame::Disconnect => disconnected.store(true, Ordering::Relaxed),
+            }
+        };
+        let reading = tokio::spawn(async move {
+            let paced = match pace {
+                Pace::Paused => {
+                    readers_done.notified().await;
+                    None
+                }
+                Pace::Steady { per_second, during } => Some((
+                    Duration::from_secs(1) / per_second.max(1),
+                    Instant::now() + during,
+                )),
+            };
+            if let Err(error) = receiver.run_frames_paced(paced, on_frame).await {
+                tracing::debug!(?pace, %error, "slow client's connection ended");
+            }
+        });
+        SlowWatch {
+            pace,
+            sequence,
+            notice,
+            disconnected,
+            reading,
+            start,
+        }
+    }
+
+    /// Waits until the client has `chats` messages, was disconnected or closed, for at most
+    /// `limit`.
+    async fn finish(self, chats: u64, limit: Duration) -> SlowClient {
+        let done = async {
+            while lock(&self.sequence).next < chats && !self.reading.is_finished() {
+                sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = timeout(limit, done).await;
+        let done_after = self.start.elapsed();
+        let finished = self.reading.is_finished();
+        self.reading.abort();
+        let sequence = lock(&self.sequence);
+        let disconnected = self.disconnected.load(Ordering::Relaxed);
+        SlowClient {
+            pace: self.pace,
+            received: sequence.next,
+            out_of_order: sequence.out_of_order,
+            notice: lock(&self.notice).clone(),
+            disconnected,
+            closed: finished && !disconnected && sequence.next < chats,
+            done_after,
+        }
+    }
 }

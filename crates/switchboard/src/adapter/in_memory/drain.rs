@@ -8,7 +8,9 @@ use std::sync::{Arc, Weak};
 
 use tokio::sync::Notify;
 
-use super::{DRAIN_TICK, Delivered, InMemory, Notice, Outbox, SlowReason, single};
+use socketioxide_core::adapter::errors::SocketError;
+
+use super::{DRAIN_TICK, Delivered, InMemory, Outbox, SlowReason, single};
 use crate::adapter::in_memory::outbox::Backlog;
 
 /// The drain task of one namespace; ends when the namespace's adapter is dropped.
@@ -61,6 +63,13 @@ impl InMemory {
         // Disconnecting runs the socket's disconnect handlers: no lock is held here.
         for outbox in disconnect {
             if let Err(errors) = self.local.disconnect_socket(single(outbox.sid)) {
+                if errors
+                    .iter()
+                    .any(|e| matches!(e, SocketError::InternalChannelFull))
+                {
+                    // Only a queue filled around switchboard; the next pass tries again.
+                    continue;
+                }
                 tracing::debug!(ns = self.path(), sid = %outbox.sid, ?errors, "slow consumer already closing");
             }
             // A socket that was not connected through switchboard is forgotten here.
@@ -116,45 +125,19 @@ impl InMemory {
         false
     }
 
-    /// Tells a slow consumer why it goes, once its queue has room, then lets it go once it has
-    /// read the notice (or after `max_stall` if it reads nothing).
+    /// Puts the slow-consumer notice in the socket's queue; the namespace DISCONNECT follows it
+    /// there, so a client that reads on gets both, in order, whatever was in its queue before.
+    /// The notice may take a slot of the queue's slack: nothing else is sent to the socket.
     fn advance_slow(&self, outbox: &Arc<Outbox>, backlog: &mut Backlog) -> Step {
         let Some(slow) = &mut backlog.slow else {
             return Step::Wait;
         };
-        let max_stall = self.config().max_stall;
-        match slow.notice {
-            Notice::Pending if outbox.in_flight() < self.window() => {
-                let Some(packet) = self.notice(slow) else {
-                    return Step::Disconnect;
-                };
-                if self.hand_over(outbox, packet) == Delivered::Closed {
-                    return Step::Disconnect;
-                }
-                let mark = outbox.sent();
-                slow.notice = Notice::Sent {
-                    mark,
-                    at: std::time::Instant::now(),
-                };
-                if !self.marks_work {
-                    return Step::Disconnect;
-                }
-                self.send_mark(outbox);
-                Step::Wait
-            }
-            Notice::Pending if slow.since.elapsed() > max_stall => {
-                tracing::warn!(ns = self.path(), sid = %outbox.sid, "slow consumer read nothing more: disconnecting it without the notice");
-                Step::Disconnect
-            }
-            Notice::Pending => Step::Wait,
-            Notice::Sent { mark, .. } if outbox.confirmed() >= mark => Step::Disconnect,
-            Notice::Sent { at, .. } if at.elapsed() > max_stall => Step::Disconnect,
-            Notice::Sent { .. } => {
-                if !outbox.mark_pending() {
-                    self.send_mark(outbox);
-                }
-                Step::Wait
+        if !slow.notified {
+            slow.notified = true;
+            if let Some(packet) = self.notice(slow) {
+                self.hand_over(outbox, packet);
             }
         }
+        Step::Disconnect
     }
 }

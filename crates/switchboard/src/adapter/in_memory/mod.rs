@@ -52,7 +52,7 @@ use crate::{
         SLOW_CONSUMER_DISCONNECTS_TOTAL,
     },
 };
-use outbox::{Backlog, Notice, Outbox, Queued, Slow, SlowReason, packet_bytes};
+use outbox::{Backlog, Outbox, Queued, Slow, SlowReason, packet_bytes};
 use shared::Shared;
 
 /// The in-memory room adapter with switchboard's delivery guarantee; the default adapter of
@@ -190,7 +190,7 @@ impl InMemory {
                 sid = %outbox.sid,
                 reason = slow.reason.as_str(),
                 dropped = slow.dropped,
-                notified = matches!(slow.notice, Notice::Sent { .. }),
+                notified = slow.notified,
                 "slow consumer gone"
             );
         }
@@ -433,8 +433,7 @@ impl InMemory {
         backlog.slow = Some(Slow {
             reason,
             dropped,
-            since: Instant::now(),
-            notice: Notice::Pending,
+            notified: false,
         });
         tracing::warn!(
             ns = self.path(),
@@ -471,7 +470,11 @@ impl InMemory {
 
     /// The slow-consumer notice, as a packet for this namespace.
     fn notice(&self, slow: &Slow) -> Option<Packet> {
-        let notice = serde_json::json!({ "reason": "slow_consumer", "dropped": slow.dropped });
+        let notice = serde_json::json!({
+            "reason": "slow_consumer",
+            "cause": slow.reason.as_str(),
+            "dropped": slow.dropped,
+        });
         match self
             .local
             .parser()

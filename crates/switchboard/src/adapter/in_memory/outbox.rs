@@ -53,20 +53,8 @@ pub(crate) struct Slow {
     pub(crate) reason: SlowReason,
     /// Messages it will never receive.
     pub(crate) dropped: u64,
-    /// Since when it is a slow consumer.
-    pub(crate) since: Instant,
-    /// Where the notice stands.
-    pub(crate) notice: Notice,
-}
-
-/// The slow-consumer notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Notice {
-    /// Waiting for room in the queue.
-    Pending,
-    /// In the queue, followed by a mark at this position: once the mark is taken, the client
-    /// has the notice and the socket can be disconnected.
-    Sent { mark: u64, at: Instant },
+    /// Whether the notice is in its queue.
+    pub(crate) notified: bool,
 }
 
 /// Why a socket became a slow consumer: the `reason` of the notice, the log and the metrics.
@@ -109,16 +97,6 @@ impl Outbox {
         self.sent
             .load(Ordering::Acquire)
             .saturating_sub(self.confirmed.load(Ordering::Acquire))
-    }
-
-    /// Packets switchboard put in the queue so far.
-    pub(crate) fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Acquire)
-    }
-
-    /// Of those, how many are known to have left it.
-    pub(crate) fn confirmed(&self) -> u64 {
-        self.confirmed.load(Ordering::Acquire)
     }
 
     /// Counts one packet about to be put in the queue; returns its position (the new `sent`).
