@@ -100,7 +100,20 @@ pub async fn connect(
     ns: &str,
     deadline: Duration,
 ) -> Result<(ChatSender, EventReceiver), ClientError> {
-    timeout(deadline, connect_inner(addr, ns))
+    timeout(deadline, connect_inner(addr, ns, None))
+        .await
+        .map_err(|_| ClientError::Timeout("connecting"))?
+}
+
+/// Like [`connect`], with the client's TCP receive buffer set to `bytes`: a client that stops
+/// reading then holds little in its kernel, and what it does not read stays on the server.
+pub async fn connect_with_recv_buffer(
+    addr: SocketAddr,
+    ns: &str,
+    deadline: Duration,
+    bytes: u32,
+) -> Result<(ChatSender, EventReceiver), ClientError> {
+    timeout(deadline, connect_inner(addr, ns, Some(bytes)))
         .await
         .map_err(|_| ClientError::Timeout("connecting"))?
 }
@@ -108,8 +121,19 @@ pub async fn connect(
 async fn connect_inner(
     addr: SocketAddr,
     ns: &str,
+    recv_buffer: Option<u32>,
 ) -> Result<(ChatSender, EventReceiver), ClientError> {
-    let tcp = TcpStream::connect(addr)
+    let connect = async {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }?;
+        if let Some(bytes) = recv_buffer {
+            socket.set_recv_buffer_size(bytes)?;
+        }
+        socket.connect(addr).await
+    };
+    let tcp: TcpStream = connect
         .await
         .map_err(|source| ClientError::Connect { addr, source })?;
     tcp.set_nodelay(true)

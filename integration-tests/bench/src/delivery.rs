@@ -8,7 +8,11 @@
 //!   followed either by the rest or by the server's slow-consumer notice and its disconnection.
 //!   The server's resident memory is sampled throughout.
 //!
-//! Both run against any server of the seed program; they report what happened and leave the
+//! - [`route_under_flood`]: a thousand clients chat to their room at a steady pace while one
+//!   member of the room has stopped reading; a plain HTTP route of the same server is timed
+//!   throughout, and the stalled member shows when the server's heartbeat timer closed it.
+//!
+//! They run against any server of the seed program; they report what happened and leave the
 //! verdict to [`Bursts::whole`] and [`Flood::verdict`].
 use std::{
     net::SocketAddr,
@@ -547,5 +551,214 @@ impl SlowWatch {
             closed: finished && !disconnected && sequence.next < chats,
             done_after,
         }
+    }
+}
+
+/// What [`route_under_flood`] saw.
+#[derive(Debug, Clone)]
+pub struct RouteUnderFlood {
+    /// Clients chatting (each also reads the room).
+    pub senders: usize,
+    /// Chats sent, all senders together.
+    pub chats: u64,
+    /// Chats the senders received, all together (expected `senders × chats`).
+    pub received: u64,
+    /// Chats that reached a sender out of order or twice.
+    pub out_of_order: u64,
+    /// HTTP requests made to the route, and how many failed.
+    pub requests: usize,
+    /// Requests that failed or got another status than 200.
+    pub failed_requests: usize,
+    /// Response times of the route: median, 99th percentile, slowest.
+    pub route_p50: Duration,
+    /// See `route_p50`.
+    pub route_p99: Duration,
+    /// See `route_p50`.
+    pub route_max: Duration,
+    /// The member that stopped reading, once it read again.
+    pub stalled: SlowClient,
+}
+
+/// `senders` clients join the room and each sends a chat of `message_bytes` every `every`
+/// for `during`; one more member of the room (with a small TCP receive buffer) reads nothing
+/// until then, not even engine.io's pings. Meanwhile `GET {route}` is requested every 10 ms
+/// on its own connection. The stalled member's `done_after` counts from its connection.
+pub async fn route_under_flood(
+    addr: SocketAddr,
+    senders: usize,
+    every: Duration,
+    during: Duration,
+    message_bytes: usize,
+    route: &str,
+    limits: &Limits,
+) -> Result<RouteUnderFlood, ScenarioError> {
+    let counted = PerSender::connect(addr, senders, limits).await?;
+    let (_stalled_sender, stalled) =
+        crate::client::connect_with_recv_buffer(addr, NAMESPACE, limits.step_timeout, 4096).await?;
+    let stalled_at = Instant::now();
+    sleep(limits.quiet).await;
+
+    let start = Instant::now();
+    let go_on = Arc::new(tokio::sync::Notify::new());
+    // Its times are counted from its connection.
+    let stalled = SlowWatch::start(Pace::Paused, stalled, go_on.clone(), stalled_at);
+    let numbered = Arc::new(AtomicU64::new(0));
+    let mut chatting = tokio::task::JoinSet::new();
+    for (i, sender) in counted.swarm.senders.iter().cloned().enumerate() {
+        let numbered = numbered.clone();
+        // Spread the senders over the interval.
+        let offset = every.mul_f64(i as f64 / senders as f64);
+        chatting.spawn(async move {
+            sleep(offset).await;
+            let mut tick = tokio::time::interval(every);
+            let mut seq = 0;
+            while start.elapsed() < during {
+                tick.tick().await;
+                // The stalled member reads one stream made of every sender's chats; its
+                // prefix is checked with the global number, the senders' with their own.
+                let n = numbered.fetch_add(1, Ordering::Relaxed);
+                sender
+                    .chat(ROOM, &sender_message(n, i, seq, message_bytes))
+                    .await?;
+                seq += 1;
+            }
+            Ok::<_, crate::client::ClientError>(())
+        });
+    }
+    let timing = {
+        let route = route.to_owned();
+        tokio::spawn(async move {
+            let mut times = Vec::new();
+            let mut failed = 0;
+            while start.elapsed() < during {
+                let asked = Instant::now();
+                match timeout(Duration::from_secs(5), get(addr, &route)).await {
+                    Ok(Ok(200)) => times.push(asked.elapsed()),
+                    _ => failed += 1,
+                }
+                sleep(Duration::from_millis(10)).await;
+            }
+            (times, failed)
+        })
+    };
+    while let Some(result) = chatting.join_next().await {
+        if let Ok(Err(error)) = result {
+            return Err(error.into());
+        }
+    }
+    let (mut times, failed_requests) = timing.await.unwrap_or_default();
+    let chats = numbered.load(Ordering::Relaxed);
+    let target = chats * senders as u64;
+    let wait = async {
+        while counted.received.load(Ordering::Relaxed) < target {
+            sleep(Duration::from_millis(10)).await;
+        }
+    };
+    let _ = timeout(limits.phase_timeout, wait).await;
+    go_on.notify_waiters();
+    let stalled = stalled.finish(chats, limits.phase_timeout).await;
+    let received = counted.received.load(Ordering::Relaxed);
+
+    times.sort();
+    let at = |q: f64| {
+        times
+            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    let out_of_order = counted.out_of_order.load(Ordering::Relaxed);
+    Ok(RouteUnderFlood {
+        senders,
+        chats,
+        received,
+        out_of_order,
+        requests: times.len() + failed_requests,
+        failed_requests,
+        route_p50: at(0.50),
+        route_p99: at(0.99),
+        route_max: times.last().copied().unwrap_or_default(),
+        stalled,
+    })
+}
+
+/// `GET path` on a new connection; the response's status.
+async fn get(addr: SocketAddr, path: &str) -> std::io::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut response = Vec::new();
+    tcp.read_to_end(&mut response).await?;
+    let status = std::str::from_utf8(response.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok(status)
+}
+
+/// `f{global}:{sender}:{seq}:` and padding up to `bytes`: [`flood_index`] reads the global
+/// number, [`PerSender`] the sender and its own sequence.
+fn sender_message(global: u64, sender: usize, seq: u32, bytes: usize) -> String {
+    let mut message = format!("f{global}:{sender}:{seq}:");
+    let pad = bytes.saturating_sub(message.len());
+    message.extend(std::iter::repeat_n('x', pad));
+    message
+}
+
+/// Clients in the room, each checking that every sender's chats reach it in the order sent.
+struct PerSender {
+    swarm: Swarm,
+    received: Arc<AtomicU64>,
+    out_of_order: Arc<AtomicU64>,
+}
+
+impl PerSender {
+    async fn connect(addr: SocketAddr, n: usize, limits: &Limits) -> Result<Self, ScenarioError> {
+        let greetings = Arc::new(AtomicU64::new(0));
+        let received = Arc::new(AtomicU64::new(0));
+        let out_of_order = Arc::new(AtomicU64::new(0));
+        let swarm = {
+            let (greetings, received, out_of_order) =
+                (greetings.clone(), received.clone(), out_of_order.clone());
+            connect_swarm(addr, n, limits, move |_| {
+                let (greetings, received, out_of_order) =
+                    (greetings.clone(), received.clone(), out_of_order.clone());
+                // The next sequence number expected from each sender.
+                let mut next = vec![0u32; n];
+                move |message: &str| {
+                    if message == GREETING {
+                        greetings.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let mut parts = message.strip_prefix('f').unwrap_or("").split(':').skip(1);
+                    let (Some(sender), Some(seq)) = (
+                        parts.next().and_then(|p| p.parse::<usize>().ok()),
+                        parts.next().and_then(|p| p.parse::<u32>().ok()),
+                    ) else {
+                        return;
+                    };
+                    received.fetch_add(1, Ordering::Relaxed);
+                    match next.get_mut(sender) {
+                        Some(expected) if *expected == seq => *expected += 1,
+                        Some(expected) => {
+                            out_of_order.fetch_add(1, Ordering::Relaxed);
+                            *expected = (*expected).max(seq + 1);
+                        }
+                        None => {
+                            out_of_order.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+            .await?
+        };
+        wait_quiet(&greetings, greeting_minimum(n), limits).await;
+        Ok(PerSender {
+            swarm,
+            received,
+            out_of_order,
+        })
     }
 }

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use switchboard_bench::{
-    delivery::{Pace, bursts, flood},
+    delivery::{Pace, bursts, flood, route_under_flood},
     scenario::Limits,
     servers::{Programs, Server, ServerKind},
 };
@@ -172,5 +172,58 @@ fn a_flood_reaches_every_reader_while_slow_clients_are_told() {
     assert!(
         growth <= 64.0,
         "the server grew by {growth:.1} MiB during the flood"
+    );
+}
+
+#[test]
+fn a_plain_route_answers_while_1000_senders_chat_to_a_room_with_a_stalled_member() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Every namespace disconnection is logged with its reason.
+    let server = seed_chat_logging(Some("info,switchboard::namespace::attach=debug"));
+    // 1000 senders, one 200-byte chat every 5 s each (200 chats/s, 200 000 deliveries/s).
+    let result = runtime()
+        .block_on(route_under_flood(
+            server.addr(),
+            1000,
+            Duration::from_secs(5),
+            // Longer than engine.io's ping timeout (20 s).
+            Duration::from_secs(22),
+            200,
+            "/",
+            &limits(),
+        ))
+        .unwrap_or_else(|e| {
+            panic!(
+                "the route scenario failed: {e}\n--- server log ---\n{}",
+                server.log()
+            )
+        });
+    eprintln!("route under flood: {result:#?}");
+    assert_eq!(
+        (result.received, result.out_of_order),
+        (result.chats * result.senders as u64, 0),
+        "every sender's chats reach every sender, in order"
+    );
+    assert_eq!(result.failed_requests, 0, "{result:?}");
+    assert!(
+        result.requests >= 100,
+        "the route was asked too rarely: {result:?}"
+    );
+    assert!(
+        result.route_p99 <= Duration::from_millis(50),
+        "GET / took {:?} at the 99th percentile while the room was busy",
+        result.route_p99
+    );
+    // The stalled member answers no ping: engine.io's heartbeat, a timer of the server's
+    // runtime, closes it at the ping timeout (20 s), during the flood; no reader is closed so.
+    // Before, senders held by a stalled member could park every worker and stop the timers.
+    let log = server.log();
+    let heartbeat = log
+        .matches("client did not send a PONG packet in time")
+        .count();
+    assert!(
+        result.stalled.closed && heartbeat == 1,
+        "the stalled member, and only it, should be closed by the heartbeat ({heartbeat} heartbeat closes): {:?}\n--- server log ---\n{log}",
+        result.stalled,
     );
 }
