@@ -9,12 +9,21 @@
 //     { op: "connect", client },                       // waits for connect or connect_error
 //     { op: "ack", client, event, args: [...], as },    // emitWithAck; result stored under `as`
 //     { op: "emit", client, event, args: [...] },       // fire and forget
+//     { op: "ackLater", client, event, args: [...], as }, // emitWithAck without waiting: the
+//                                                      // answer is recorded among the client's
+//                                                      // events as { event: "ack:<as>", args }
+//     { op: "emitMany", client, event, count, pauseMs? }, // emits event(0) … event(count - 1),
+//                                                      // pausing pauseMs (or a turn of the
+//                                                      // event loop) after every 50
+//     { op: "pause", client },                          // stop reading the websocket (TCP)
+//     { op: "resume", client },                         // read it again
 //     { op: "wait", client, event, count?: 1 },          // until `count` such events arrived
 //     { op: "waitDisconnect", client },                  // until the client is disconnected
 //     { op: "sleep", ms },
 //     { op: "close", client },
 //   ],
 //   timeoutMs?: 5000,
+//   brief?: false,     // true: string arguments are recorded cut to 16 characters
 // }
 //
 // Prints one JSON object: { connect: {label: {ok, error?, id?}}, results: {as: value},
@@ -60,6 +69,7 @@ for (const [label, spec] of Object.entries(plan.clients ?? {})) {
   out.events[label] = [];
   out.disconnects[label] = [];
   socket.onAny((event, ...args) => {
+    if (plan.brief) args = args.map((a) => (typeof a === "string" ? a.slice(0, 16) : a));
     out.events[label].push({ event, args, at: Date.now() - start });
     notify();
   });
@@ -102,6 +112,36 @@ try {
       case "emit":
         client(step).emit(step.event, ...(step.args ?? []));
         break;
+      case "emitMany":
+        for (let i = 0; i < step.count; i++) {
+          client(step).emit(step.event, i);
+          // Let the event loop read between chunks, as a client that also receives does.
+          if (i % 50 === 49)
+            await new Promise((r) => (step.pauseMs ? setTimeout(r, step.pauseMs) : setImmediate(r)));
+        }
+        break;
+      case "ackLater": {
+        const label = step.client;
+        client(step)
+          .timeout(timeoutMs)
+          .emitWithAck(step.event, ...(step.args ?? []))
+          .then(
+            (value) => out.events[label].push({ event: `ack:${step.as}`, args: [value], at: Date.now() - start }),
+            (err) => out.events[label].push({ event: `ack:${step.as}`, args: [{ failed: err.message }], at: Date.now() - start }),
+          )
+          .finally(notify);
+        break;
+      }
+      case "pause":
+      case "resume": {
+        // The websocket transport's TCP socket (Node's `ws` keeps it as `_socket`): paused, the
+        // kernel's buffers fill and the server sees a client that stopped reading.
+        const tcp = client(step).io.engine?.transport?.ws?._socket;
+        if (!tcp) throw new Error(`${step.client} has no websocket to ${step.op}`);
+        if (step.op === "pause") tcp.pause();
+        else tcp.resume();
+        break;
+      }
       case "wait": {
         const count = step.count ?? 1;
         await within(`${count} × ${step.event} on ${step.client}`, () =>
@@ -124,6 +164,7 @@ try {
     if (step.as) out.times[step.as] = Date.now() - t0;
   }
 } catch (err) {
+  if (process.env.PROBE_DUMP) (await import("node:fs")).writeFileSync(process.env.PROBE_DUMP, JSON.stringify(out));
   console.error(`probe failed: ${err.message}\nso far: ${JSON.stringify(out)}`);
   process.exit(1);
 }

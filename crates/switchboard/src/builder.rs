@@ -48,14 +48,11 @@ impl Switchboard {
     /// A builder with the in-memory room adapter ([`InMemory`]), for a single instance, with
     /// switchboard's delivery guarantee (`docs/delivery.md`) at its default bounds.
     pub fn builder() -> SwitchboardBuilder<InMemory> {
-        let config = DeliveryConfig::default();
-        let state = DeliveryState::new(config);
+        let state = DeliveryState::new(DeliveryConfig::default());
         let mut builder = SwitchboardBuilder::from_socketio(defaults(
-            SocketIo::builder()
-                .with_adapter::<InMemory>(state.clone())
-                .with_state(state),
+            SocketIo::builder().with_adapter::<InMemory>(state.clone()),
         ));
-        builder.delivery = Some(config);
+        builder.delivery = Some(state);
         builder
     }
 
@@ -80,8 +77,11 @@ pub struct SwitchboardBuilder<A: Adapter = InMemory> {
     guards: Guards,
     #[cfg_attr(not(feature = "client-bundle"), allow(dead_code))]
     serve_client: bool,
-    /// The delivery bounds, on [`InMemory`].
-    delivery: Option<DeliveryConfig>,
+    /// The state of [`InMemory`]: the delivery bounds and what the namespaces of this server
+    /// share. Given to socketioxide as state when the layer is built (a socket finds its
+    /// namespace's adapter through it), and only then: socketioxide keeps the first state of a
+    /// type it is given.
+    delivery: Option<DeliveryState>,
 }
 
 macro_rules! delegate {
@@ -111,12 +111,13 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
 
     /// The connection queue must hold what delivery keeps in it, with room to spare.
     fn check_queue_of(
-        delivery: Option<DeliveryConfig>,
+        delivery: &Option<DeliveryState>,
         io: &SocketIo<A>,
     ) -> Result<(), BuildError> {
         let Some(delivery) = delivery else {
             return Ok(());
         };
+        let delivery = delivery.0.config;
         let max_buffer_size = io.config().engine_config.max_buffer_size;
         if max_buffer_size < delivery.max_in_flight + QUEUE_SLACK {
             return Err(BuildError::QueueTooShort {
@@ -226,8 +227,12 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
     /// Builds the Tower layer to put on an axum `Router`, and the [`SocketIo`] handle.
     pub fn build_layer(self) -> Result<(SwitchboardLayer<A>, SocketIo<A>), BuildError> {
         let namespaces = check(self.namespaces)?;
-        let (socketio, io) = self.socketio.build_layer();
-        Self::check_queue_of(self.delivery, &io)?;
+        let socketio = match &self.delivery {
+            Some(state) => self.socketio.with_state(state.clone()),
+            None => self.socketio,
+        };
+        let (socketio, io) = socketio.build_layer();
+        Self::check_queue_of(&self.delivery, &io)?;
         spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         let layer = SwitchboardLayer {
             socketio,
@@ -251,8 +256,12 @@ impl<A: Adapter + DefinedAdapter> SwitchboardBuilder<A> {
         BuildError,
     > {
         let namespaces = check(self.namespaces)?;
-        let (svc, io) = self.socketio.build_svc();
-        Self::check_queue_of(self.delivery, &io)?;
+        let socketio = match &self.delivery {
+            Some(state) => self.socketio.with_state(state.clone()),
+            None => self.socketio,
+        };
+        let (svc, io) = socketio.build_svc();
+        Self::check_queue_of(&self.delivery, &io)?;
         spawn_all::<A>(register(&io, namespaces, &self.guards)?);
         Ok((svc, io))
     }
@@ -264,12 +273,8 @@ impl SwitchboardBuilder<InMemory> {
     /// socket is disconnected as a slow consumer. See [`crate::delivery`].
     pub fn delivery(mut self, config: DeliveryConfig) -> Self {
         let state = DeliveryState::new(config);
-        self.socketio = self
-            .socketio
-            .with_adapter::<InMemory>(state.clone())
-            // How a socket finds its namespace's adapter when it connects.
-            .with_state(state);
-        self.delivery = Some(config);
+        self.socketio = self.socketio.with_adapter::<InMemory>(state.clone());
+        self.delivery = Some(state);
         self
     }
 }

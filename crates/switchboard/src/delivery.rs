@@ -18,8 +18,9 @@
 //!    reads. Acknowledgements and [`emit_to`] go through the same backlog, so everything the
 //!    socket is sent keeps one order. Nothing waits for it: not the sender, not the room.
 //! 4. A backlog past [`DeliveryConfig::max_backlog_bytes`], or whose oldest message is older
-//!    than [`DeliveryConfig::max_stall`], or the largest one when the server's backlogs pass
-//!    [`DeliveryConfig::max_total_backlog_bytes`], makes the socket a *slow consumer*: its
+//!    than [`DeliveryConfig::max_stall`], or the one whose client read least recently when the server's
+//!    backlogs pass [`DeliveryConfig::max_total_backlog_bytes`], makes the socket a *slow
+//!    consumer*: its
 //!    backlog is dropped and counted, and as soon as its queue has room it receives
 //!    [`SLOW_CONSUMER_EVENT`] (`{ reason, dropped }`), then a disconnect once it has read it
 //!    (`io server disconnect` on the client). A client that reads nothing more is disconnected
@@ -75,8 +76,9 @@ pub struct DeliveryConfig {
     /// Largest backlog of one socket, in bytes of encoded payload, before it is a slow
     /// consumer.
     pub max_backlog_bytes: usize,
-    /// Largest total of every backlog of the server; past it, the socket with the largest
-    /// backlog is a slow consumer, then the next, until the total fits.
+    /// Largest total of every backlog of the server; past it, the socket whose client has gone
+    /// longest without reading (the largest backlog among equals) is a slow consumer, then the
+    /// next, until the total fits.
     pub max_total_backlog_bytes: usize,
     /// Oldest a message may get in a backlog before the socket is a slow consumer; also how
     /// long a slow consumer has to read its notice.

@@ -323,8 +323,8 @@ impl InMemory {
         for outbox in &full {
             // It took this packet within the slack; the next ones wait in its backlog.
             self.send_mark(outbox);
-            let backlog = outbox.lock();
-            self.enter_backlog(outbox, &backlog);
+            let mut backlog = outbox.lock();
+            self.enter_backlog(outbox, &mut backlog);
         }
     }
 
@@ -360,7 +360,7 @@ impl InMemory {
                 return self.push(outbox, &mut backlog, packet);
             }
             if outbox.in_flight() >= self.window() {
-                self.enter_backlog(outbox, &backlog);
+                self.enter_backlog(outbox, &mut backlog);
                 return self.push(outbox, &mut backlog, packet);
             }
         }
@@ -372,7 +372,11 @@ impl InMemory {
     }
 
     /// Switches the socket to its backlog (with its backlog locked).
-    fn enter_backlog(&self, outbox: &Arc<Outbox>, backlog: &std::sync::MutexGuard<'_, Backlog>) {
+    fn enter_backlog(
+        &self,
+        outbox: &Arc<Outbox>,
+        backlog: &mut std::sync::MutexGuard<'_, Backlog>,
+    ) {
         if outbox.is_backlogged() || backlog.gone {
             return;
         }
@@ -451,13 +455,18 @@ impl InMemory {
         self.wake.notify_one();
     }
 
-    /// The bytes and id of this namespace's largest backlog.
-    fn largest_backlog(&self) -> Option<(usize, Sid)> {
+    /// This namespace's backlog to cut first for the budget: the one whose client has gone
+    /// longest without reading, the largest among equals; with that time, its bytes and id.
+    fn stalest_backlog(&self) -> Option<(Instant, usize, Sid)> {
         // The list is copied first: a backlog is never locked while the list is.
         let list = self.backlogged_list();
         list.iter()
-            .map(|o| (o.lock().bytes, o.sid))
-            .max_by_key(|(bytes, _)| *bytes)
+            .filter_map(|o| {
+                let backlog = o.lock();
+                (backlog.slow.is_none() && backlog.bytes > 0)
+                    .then(|| (o.read_at(), backlog.bytes, o.sid))
+            })
+            .min_by_key(|(at, bytes, _)| (*at, std::cmp::Reverse(*bytes)))
     }
 
     /// Cuts `sid` because the server's backlogs are over their budget.

@@ -27,6 +27,10 @@ pub(crate) struct Outbox {
     /// locked, read without it on the way in.
     backlogged: AtomicBool,
     backlog: Mutex<Backlog>,
+    /// When the outbox was made, and how long after that a mark was last taken (ms): when the
+    /// client last read. The budget cuts the client that has not read for longest first.
+    born: Instant,
+    read_at_ms: AtomicU64,
 }
 
 /// What waits for one socket while its queue is as full as switchboard lets it get.
@@ -64,7 +68,7 @@ pub(crate) enum SlowReason {
     Bytes,
     /// Its oldest waiting packet passed [`DeliveryConfig::max_stall`](crate::DeliveryConfig).
     Stalled,
-    /// It had the largest backlog when the server's backlogs passed
+    /// Its client had read least recently when the server's backlogs passed
     /// [`DeliveryConfig::max_total_backlog_bytes`](crate::DeliveryConfig).
     Budget,
 }
@@ -89,6 +93,8 @@ impl Outbox {
             mark_pending: AtomicBool::new(false),
             backlogged: AtomicBool::new(false),
             backlog: Mutex::new(Backlog::default()),
+            born: Instant::now(),
+            read_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -116,6 +122,8 @@ impl Outbox {
 
     /// Everything up to `position` has left the queue.
     pub(crate) fn confirm(&self, position: u64) {
+        let since_born = self.born.elapsed().as_millis() as u64;
+        self.read_at_ms.store(since_born, Ordering::Relaxed);
         self.confirmed.fetch_max(position, Ordering::AcqRel);
         self.mark_pending.store(false, Ordering::Release);
     }
@@ -132,6 +140,11 @@ impl Outbox {
 
     pub(crate) fn mark_pending(&self) -> bool {
         self.mark_pending.load(Ordering::Acquire)
+    }
+
+    /// When the client was last seen reading (or connected).
+    pub(crate) fn read_at(&self) -> Instant {
+        self.born + std::time::Duration::from_millis(self.read_at_ms.load(Ordering::Relaxed))
     }
 
     pub(crate) fn is_backlogged(&self) -> bool {

@@ -66,20 +66,24 @@ impl Shared {
         self.total_bytes.load(Ordering::Relaxed) > self.config.max_total_backlog_bytes
     }
 
-    /// Cuts the largest backlogs of the server, largest first, until they fit the budget.
+    /// Cuts backlogs of the server until they fit the budget: first the one whose client has
+    /// gone longest without reading, the largest among equals.
     pub(crate) fn enforce_budget(&self) {
         while self.over_budget() {
             let namespaces: Vec<Arc<InMemory>> = {
                 let all = self.namespaces.lock().unwrap_or_else(|e| e.into_inner());
                 all.values().filter_map(Weak::upgrade).collect()
             };
-            let largest = namespaces
+            let stalest = namespaces
                 .iter()
-                .filter_map(|ns| ns.largest_backlog().map(|(bytes, sid)| (bytes, sid, ns)))
-                .max_by_key(|(bytes, _, _)| *bytes);
-            match largest {
-                Some((bytes, sid, ns)) if bytes > 0 => ns.cut_for_budget(sid),
-                _ => return,
+                .filter_map(|ns| {
+                    ns.stalest_backlog()
+                        .map(|(at, bytes, sid)| (at, bytes, sid, ns))
+                })
+                .min_by_key(|(at, bytes, _, _)| (*at, std::cmp::Reverse(*bytes)));
+            match stalest {
+                Some((_, _, sid, ns)) => ns.cut_for_budget(sid),
+                None => return,
             }
         }
     }
