@@ -319,6 +319,16 @@ fn rotated(servers: &[ServerKind], round: usize) -> Vec<ServerKind> {
     order
 }
 
+/// The hand-written socketioxide server of the main comparison runs with switchboard's buffer
+/// sizes (`DEFAULT_MAX_BUFFER_SIZE`, `DEFAULT_WS_READ_BUFFER_SIZE`): like for like, and at them
+/// neither server loses a message. The memory sweep shows socketioxide's own defaults.
+fn like_for_like() -> Vec<(String, String)> {
+    vec![
+        ("SIO_MAX_BUFFER_SIZE".to_owned(), "1024".to_owned()),
+        ("SIO_WS_READ_BUFFER_SIZE".to_owned(), "1024".to_owned()),
+    ]
+}
+
 /// The socketioxide settings the memory sweep compares, as `SIO_*` variables for
 /// `socketioxide-seed`.
 fn sweep_variants() -> Vec<(&'static str, Vec<(String, String)>)> {
@@ -382,7 +392,9 @@ fn write_docs(
         "Measured with `cargo run --release -p switchboard-bench --bin harness -- {}`: \
          {} rounds ({} for idle sizes above {LARGE_IDLE}; Node only up to {} idle connections), \
          each server started afresh for every measurement, the servers' order rotated each \
-         round; **median** and, in parentheses, the spread (min–max) over the rounds.\n\n\
+         round; **median** and, in parentheses, the spread (min–max) over the rounds. The \
+         hand-written socketioxide server runs with switchboard's buffer sizes \
+         (`max_buffer_size` 1024, `ws_read_buffer_size` 1024).\n\n\
          {machine}\n\n![Benchmark chart](benchmarks.svg)\n\n",
         std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         options.rounds,
@@ -447,6 +459,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let like_for_like = like_for_like();
     let limits = if options.smoke {
         Limits {
             phase_timeout: Duration::from_secs(30),
@@ -486,7 +499,11 @@ async fn main() -> ExitCode {
                 let target = Target {
                     kind,
                     programs: &programs,
-                    env: &[],
+                    env: if kind == ServerKind::Socketioxide {
+                        &like_for_like
+                    } else {
+                        &[]
+                    },
                 };
                 measure(&mut report, &label, job, target, round, &job_limits).await;
             }
