@@ -48,7 +48,8 @@ pub const DEFAULT_MAX_STALL: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
 
 /// The event a slow consumer receives just before it is disconnected, with
-/// `{ "reason": "slow_consumer", "dropped": <messages it missed> }`.
+/// `{ "reason": "slow_consumer", "cause": <why>, "dropped": <messages it missed until then> }`;
+/// `cause` is `backlog_bytes`, `stalled` or `memory_budget` (see [`DeliveryConfig`]).
 pub const SLOW_CONSUMER_EVENT: &str = "switchboard:slow_consumer";
 
 /// Bounds on what the server keeps for sockets that read slower than they are sent to.

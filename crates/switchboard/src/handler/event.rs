@@ -27,7 +27,7 @@ use crate::ack::{AckError, AckSink, IntoAck};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a switchboard event handler",
     label = "not an event handler",
-    note = "an event handler is an async fn or closure; every argument is a socketioxide message extractor (SocketRef, Data<T>, TryData<T>, AckSender, State<T>, Extension<T>, SocketIo, Event, NsParams) and it returns `()`, `Result<T, E>` or `Ack<T>`",
+    note = "an event handler is an async fn or closure; every argument is a socketioxide message extractor (SocketRef, Data<T>, TryData<T>, AckSink, AckSender, State<T>, Extension<T>, SocketIo, Event, NsParams) and it returns `()`, `Result<T, E>` or `Ack<T>`",
     note = "a namespace written for any adapter takes `SocketRef<A>` with `A: Adapter` a type parameter of the method"
 )]
 pub trait EventHandler<A: Adapter, T>: Clone + Send + Sync + 'static {
