@@ -53,7 +53,7 @@ async fn ack_and_emits_keep_one_order() {
     const N: u32 = 3000;
     let server = InProcess::start(Switchboard::builder().namespace(Order))
         .await
-        .unwrap();
+        .expect("the server starts");
     let out = run_probe(
         &server.base_url(),
         json!({
@@ -137,7 +137,7 @@ async fn the_budget_cuts_the_stalest_backlogs(flavor: &str) {
     };
     let server = InProcess::start(Switchboard::builder().delivery(config).namespace(Flood))
         .await
-        .unwrap();
+        .expect("the server starts");
     let client = json!({ "ns": "/flood", "transports": ["websocket"] });
     let out = run_probe(
         &server.base_url(),

@@ -170,7 +170,7 @@ impl<A: Adapter> NamespaceHandler<A> {
             metrics: metrics.clone(),
             span,
         });
-        if let Some(link) = Link::connect(&socket, &inner.path) {
+        if let Some(link) = Link::connect(socket, &inner.path) {
             socket.extensions.insert(link);
         }
         socket.extensions.insert(ConnectionRef(connection.clone()));
