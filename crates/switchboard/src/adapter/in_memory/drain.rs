@@ -43,17 +43,16 @@ impl InMemory {
             if backlog.gone {
                 continue;
             }
-            let step = match backlog.slow.is_some() {
-                true => self.advance_slow(&outbox, &mut backlog),
-                false => {
-                    if self.refill(&outbox, &mut backlog) {
-                        // Empty: the socket is sent to directly again.
-                        outbox.set_backlogged(&backlog, false);
-                        self.forget_backlogged(&outbox);
-                        tracing::trace!(ns = self.path(), sid = %outbox.sid, "backlog drained");
-                    }
-                    Step::Wait
+            let step = if backlog.slow.is_some() {
+                self.advance_slow(&outbox, &mut backlog)
+            } else {
+                if self.refill(&outbox, &mut backlog) {
+                    // Empty: the socket is sent to directly again.
+                    outbox.set_backlogged(&backlog, false);
+                    self.forget_backlogged(&outbox);
+                    tracing::trace!(ns = self.path(), sid = %outbox.sid, "backlog drained");
                 }
+                Step::Wait
             };
             drop(backlog);
             if let Step::Disconnect = step {
