@@ -112,6 +112,8 @@ impl InMemory {
             self.metrics().backlog_bytes.decrement(bytes as f64);
         }
         let Some(oldest) = backlog.queue.front() else {
+            // A burst may have grown the queue to thousands of slots: give them back.
+            backlog.queue = std::collections::VecDeque::new();
             return true;
         };
         // A mark in the queue wakes this drain when the client reads.

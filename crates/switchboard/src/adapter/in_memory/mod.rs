@@ -127,7 +127,7 @@ impl InMemory {
 
     /// A mark goes in once this many packets are unconfirmed.
     fn mark_every(&self) -> u64 {
-        (self.window() / 4).max(1)
+        (self.window() / 8).max(1)
     }
 
     fn label(&self) -> String {
