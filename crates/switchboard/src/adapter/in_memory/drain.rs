@@ -134,9 +134,15 @@ impl InMemory {
             return Step::Wait;
         };
         if !slow.notified {
-            slow.notified = true;
-            if let Some(packet) = self.notice(slow) {
-                self.hand_over(outbox, packet);
+            match self.notice(slow) {
+                Some(packet) => match self.hand_over(outbox, packet) {
+                    Delivered::Sent => slow.notified = true,
+                    // Its queue was filled around switchboard: the next pass tries again,
+                    // unless the socket has been waiting longer than `max_stall`.
+                    _ if slow.since.elapsed() <= self.config().max_stall => return Step::Wait,
+                    _ => {}
+                },
+                None => slow.notified = true,
             }
         }
         Step::Disconnect

@@ -437,6 +437,7 @@ impl InMemory {
         backlog.slow = Some(Slow {
             reason,
             dropped,
+            since: Instant::now(),
             notified: false,
         });
         tracing::warn!(

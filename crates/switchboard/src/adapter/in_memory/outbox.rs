@@ -57,6 +57,8 @@ pub(crate) struct Slow {
     pub(crate) reason: SlowReason,
     /// Messages it will never receive.
     pub(crate) dropped: u64,
+    /// Since when it is a slow consumer.
+    pub(crate) since: Instant,
     /// Whether the notice is in its queue.
     pub(crate) notified: bool,
 }
