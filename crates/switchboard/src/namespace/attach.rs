@@ -165,14 +165,16 @@ impl<A: Adapter> NamespaceHandler<A> {
             )),
             _ => socket.on_fallback(dispatch(&inner.on_any, received)),
         }
+        let link = Link::connect(socket, &inner.path);
+        if let Some(link) = &link {
+            socket.extensions.insert(link.clone());
+        }
         let connection = Arc::new(Connection {
             tracked: Tracked::new(),
             metrics: metrics.clone(),
             span,
+            link,
         });
-        if let Some(link) = Link::connect(socket, &inner.path) {
-            socket.extensions.insert(link);
-        }
         socket.extensions.insert(ConnectionRef(connection.clone()));
         socket.on_disconnect(OnDisconnect {
             connection,
@@ -195,13 +197,19 @@ struct Connection {
     tracked: Tracked,
     metrics: Arc<NsMetrics>,
     span: tracing::Span,
+    /// Its place in the delivery of an [`InMemory`](crate::InMemory) namespace.
+    link: Option<Link>,
 }
 
 /// The last resort: code that calls `socket.on_disconnect` itself replaces switchboard's
-/// disconnect handler, and the socket then leaves the gauge when socketioxide drops it.
+/// disconnect handler, and the socket then leaves the gauge and its namespace's delivery when
+/// socketioxide drops it.
 impl Drop for Connection {
     fn drop(&mut self) {
         self.tracked.close(&self.metrics);
+        if let Some(link) = &self.link {
+            link.disconnect();
+        }
     }
 }
 

@@ -71,13 +71,9 @@ impl InMemory {
                 }
                 tracing::debug!(ns = self.path(), sid = %outbox.sid, ?errors, "slow consumer already closing");
             }
-            // A socket that was not connected through switchboard is forgotten here.
-            let mut backlog = outbox.lock();
-            if !backlog.gone {
-                backlog.gone = true;
-                outbox.set_backlogged(&backlog, false);
-                self.forget_backlogged(&outbox);
-            }
+            // Its disconnect handler has forgotten it already, unless the application replaced
+            // that handler.
+            self.unregister(&outbox);
         }
         if self.shared.over_budget() {
             self.shared.enforce_budget();

@@ -170,14 +170,24 @@ impl InMemory {
         outbox
     }
 
-    /// A socket left the namespace: what it did not get is dropped and counted.
+    /// A socket left the namespace: what it did not get is dropped and counted. Once only;
+    /// later calls do nothing.
     pub(crate) fn unregister(&self, outbox: &Arc<Outbox>) {
-        self.outboxes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&outbox.sid);
         let mut backlog = outbox.lock();
+        if backlog.gone {
+            return;
+        }
         backlog.gone = true;
+        {
+            let mut outboxes = self.outboxes.write().unwrap_or_else(|e| e.into_inner());
+            // A new socket never reuses an id; only remove this one's entry.
+            if outboxes
+                .get(&outbox.sid)
+                .is_some_and(|o| Arc::ptr_eq(o, outbox))
+            {
+                outboxes.remove(&outbox.sid);
+            }
+        }
         let dropped = backlog.queue.len() as u64;
         if dropped > 0 {
             tracing::debug!(ns = self.path(), sid = %outbox.sid, dropped, "socket left with a backlog");
