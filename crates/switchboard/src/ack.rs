@@ -205,6 +205,22 @@ pub enum AckOutcome {
     Failed,
 }
 
+impl AckError {
+    /// Refuses an event of `socket` with this error, as its acknowledgement if the client asked
+    /// for one, and counts it.
+    pub(crate) fn refuse<A: Adapter>(
+        &self,
+        socket: &Arc<Socket<A>>,
+        ack_id: Option<i64>,
+        event: &str,
+    ) {
+        if ack_id.is_some() {
+            let outcome = self.send(AckSink::new(socket.clone(), ack_id), event);
+            account(socket, outcome);
+        }
+    }
+}
+
 /// Accounts for the acknowledgement sent to `socket`: counted in
 /// `switchboard_acks_sent_total` by outcome.
 pub(crate) fn account<A: Adapter>(socket: &Socket<A>, outcome: AckOutcome) {

@@ -62,7 +62,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::{
-    ack::{AckError, AckSink},
+    ack::AckError,
     handler::{ErasedEvent, EventName},
     metrics::NsMetrics,
 };
@@ -296,11 +296,7 @@ impl<A: Adapter> MessageHandler<A, ViaMiddleware> for Layered<A> {
             // A panicking layer is contained like a panicking handler.
             if AssertUnwindSafe(run).catch_unwind().await.is_err() {
                 tracing::error!(ns = socket.ns(), sid = %socket.id, event = %name, "event middleware panicked");
-                if ack_id.is_some() {
-                    let outcome = AckError::internal_error(&name)
-                        .send(AckSink::new(socket.clone(), ack_id), &name);
-                    crate::ack::account(&socket, outcome);
-                }
+                AckError::internal_error(&name).refuse(&socket, ack_id, &name);
             }
         });
     }
@@ -333,10 +329,7 @@ impl<A: Adapter> Layered<A> {
         };
         tracing::warn!(ns, sid = %socket.id, event, reason, %error, "event refused by middleware");
         self.metrics.event_refused(reason);
-        if ack_id.is_some() {
-            let outcome = ack.send(AckSink::new(socket.clone(), ack_id), event);
-            crate::ack::account(socket, outcome);
-        }
+        ack.refuse(socket, ack_id, event);
         if let Some(abuse) = &self.abuse
             && abuse.refused()
         {

@@ -83,10 +83,7 @@ fn refuse<A: Adapter, E: std::error::Error + 'static>(
             format!("the server could not handle event `{name}`: {error}"),
         )
     };
-    if ack_id.is_some() {
-        let outcome = ack.send(AckSink::new(socket.clone(), ack_id), &name);
-        crate::ack::account(socket, outcome);
-    }
+    ack.refuse(socket, ack_id, &name);
 }
 
 /// The span a handler runs in: `event{ns, event, sid}` at debug level, so enabling
