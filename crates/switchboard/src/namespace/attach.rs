@@ -166,9 +166,6 @@ impl<A: Adapter> NamespaceHandler<A> {
             _ => socket.on_fallback(dispatch(&inner.on_any, received)),
         }
         let link = Link::connect(socket, &inner.path);
-        if let Some(link) = &link {
-            socket.extensions.insert(link.clone());
-        }
         let connection = Arc::new(Connection {
             tracked: Tracked::new(),
             metrics: metrics.clone(),
@@ -221,6 +218,15 @@ pub(crate) fn ns_metrics<A: Adapter>(socket: &Socket<A>) -> Option<Arc<NsMetrics
         .map(|c| c.0.metrics.clone())
 }
 
+/// The socket's way to its namespace's delivery, while it is connected (see
+/// [`Link`]).
+pub(crate) fn link<A: Adapter>(socket: &Socket<A>) -> Option<Link> {
+    socket
+        .extensions
+        .get::<ConnectionRef>()
+        .and_then(|c| c.0.link.clone())
+}
+
 /// How the connect hook finds the socket's [`Connection`]; removed on disconnect, so the span
 /// ends with the socket's presence in the namespace.
 #[derive(Clone)]
@@ -242,7 +248,7 @@ impl<A: Adapter> DisconnectHandler<A, ViaNamespace> for OnDisconnect<A> {
     ) {
         let connection = &self.connection;
         connection.tracked.close(&connection.metrics);
-        if let Some(link) = socket.extensions.remove::<Link>() {
+        if let Some(link) = &connection.link {
             link.disconnect();
         }
         socket.extensions.remove::<ConnectionRef>();

@@ -23,7 +23,7 @@ mod def;
 
 pub use def::NamespaceDef;
 
-pub(crate) use attach::{NamespaceHandler, ns_metrics};
+pub(crate) use attach::{NamespaceHandler, link, ns_metrics};
 
 use socketioxide::adapter::Adapter;
 

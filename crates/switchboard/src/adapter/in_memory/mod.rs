@@ -645,8 +645,8 @@ impl crate::adapter::ReadyAdapter for InMemory {
     }
 }
 
-/// A socket's way to its namespace's [`InMemory`] adapter, kept in its extensions from
-/// connect to disconnect.
+/// A socket's way to its namespace's [`InMemory`] adapter, kept with the socket's connection
+/// state from connect to disconnect.
 #[derive(Clone)]
 pub(crate) struct Link {
     pub(crate) adapter: Arc<InMemory>,
@@ -670,7 +670,7 @@ impl Link {
     pub(crate) fn of<A: socketioxide::adapter::Adapter>(
         socket: &socketioxide::socket::Socket<A>,
     ) -> Option<Link> {
-        socket.extensions.get::<Link>()
+        crate::namespace::link(socket)
     }
 
     /// Sends `packet` to the socket in order with everything else switchboard sends it.
