@@ -84,6 +84,8 @@ pub struct InMemory {
 struct Metrics {
     sent: metrics::Counter,
     backlog_bytes: metrics::Gauge,
+    /// Every message for a slow consumer lands here: kept bound rather than looked up.
+    dropped_slow: metrics::Counter,
 }
 
 /// What became of one packet for one socket.
@@ -141,20 +143,13 @@ impl InMemory {
         self.metrics.get_or_init(|| Metrics {
             sent: metrics::counter!(MESSAGES_SENT_TOTAL, LABEL_NS => self.label()),
             backlog_bytes: metrics::gauge!(BACKLOG_BYTES, LABEL_NS => self.label()),
+            dropped_slow: metrics::counter!(MESSAGES_DROPPED_TOTAL, LABEL_NS => self.label(), LABEL_REASON => "slow_consumer"),
         })
     }
 
     fn count_dropped(&self, reason: &'static str, n: u64) {
         metrics::counter!(MESSAGES_DROPPED_TOTAL, LABEL_NS => self.label(), LABEL_REASON => reason)
             .increment(n);
-    }
-
-    fn outbox(&self, sid: Sid) -> Option<Arc<Outbox>> {
-        self.outboxes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&sid)
-            .cloned()
     }
 
     /// A socket joined the namespace (registered by `label`, its path pattern).
@@ -408,7 +403,7 @@ impl InMemory {
         }
         if let Some(slow) = &mut backlog.slow {
             slow.dropped += 1;
-            self.count_dropped("slow_consumer", 1);
+            self.metrics().dropped_slow.increment(1);
             return Delivered::SlowConsumer;
         }
         let bytes = packet_bytes(&packet);
@@ -417,7 +412,7 @@ impl InMemory {
             if let Some(slow) = &mut backlog.slow {
                 slow.dropped += 1;
             }
-            self.count_dropped("slow_consumer", 1);
+            self.metrics().dropped_slow.increment(1);
             return Delivered::SlowConsumer;
         }
         backlog.bytes += bytes;
@@ -461,31 +456,32 @@ impl InMemory {
         metrics::counter!(SLOW_CONSUMER_DISCONNECTS_TOTAL, LABEL_NS => self.label(), LABEL_REASON => reason.as_str())
             .increment(1);
         if dropped > 0 {
-            self.count_dropped("slow_consumer", dropped);
+            self.metrics().dropped_slow.increment(dropped);
         }
         self.wake.notify_one();
     }
 
     /// This namespace's backlog to cut first for the budget: the one whose client has gone
     /// longest without reading, the largest among equals; with that time, its bytes and id.
-    fn stalest_backlog(&self) -> Option<(Instant, usize, Sid)> {
+    fn stalest_backlog(&self) -> Option<(Instant, usize, Arc<Outbox>)> {
         // The list is copied first: a backlog is never locked while the list is.
-        let list = self.backlogged_list();
-        list.iter()
+        self.backlogged_list()
+            .into_iter()
             .filter_map(|o| {
-                let backlog = o.lock();
-                (backlog.slow.is_none() && backlog.bytes > 0)
-                    .then(|| (o.read_at(), backlog.bytes, o.sid))
+                let (slow, bytes) = {
+                    let backlog = o.lock();
+                    (backlog.slow.is_some(), backlog.bytes)
+                };
+                (!slow && bytes > 0).then(|| (o.read_at(), bytes, o))
             })
             .min_by_key(|(at, bytes, _)| (*at, std::cmp::Reverse(*bytes)))
     }
 
-    /// Cuts `sid` because the server's backlogs are over their budget.
-    fn cut_for_budget(&self, sid: Sid) {
-        if let Some(outbox) = self.outbox(sid) {
-            let mut backlog = outbox.lock();
-            self.make_slow(&outbox, &mut backlog, SlowReason::Budget);
-        }
+    /// Cuts `outbox` because the server's backlogs are over their budget. Its backlog is then
+    /// empty, so the budget's loop moves on to the next one.
+    fn cut_for_budget(&self, outbox: &Outbox) {
+        let mut backlog = outbox.lock();
+        self.make_slow(outbox, &mut backlog, SlowReason::Budget);
     }
 
     /// The slow-consumer notice, as a packet for this namespace.

@@ -78,11 +78,11 @@ impl Shared {
                 .iter()
                 .filter_map(|ns| {
                     ns.stalest_backlog()
-                        .map(|(at, bytes, sid)| (at, bytes, sid, ns))
+                        .map(|(at, bytes, outbox)| (at, bytes, outbox, ns))
                 })
                 .min_by_key(|(at, bytes, _, _)| (*at, std::cmp::Reverse(*bytes)));
             match stalest {
-                Some((_, _, sid, ns)) => ns.cut_for_budget(sid),
+                Some((_, _, outbox, ns)) => ns.cut_for_budget(&outbox),
                 None => return,
             }
         }
